@@ -164,7 +164,7 @@ pub mod codes {
     pub const GREYLISTING_NOT_CONFIGURED: &str = "W004";
     /// TLS certificate without key, or key without certificate.
     pub const TLS_INCOMPLETE: &str = "W005";
-    /// A `${...}` style relative path that will resolve somewhere surprising.
+    /// `max_processes = 0`: the MCP starts no process for the section.
     pub const MIN_PROCESSES_ZERO: &str = "W006";
     /// A value that works but is almost certainly not what was meant.
     pub const SUSPICIOUS_VALUE: &str = "W007";

@@ -239,7 +239,6 @@ pub type SpecCell = OnceLock<SectionSpec>;
 pub const ALIASES: &[(&str, &str, &str)] = &[
     ("smtps", "pmilter", "policy_milter"),
     ("smtps", "protect_recipients", "protected_recipients"),
-    ("smtps", "processes_max", "processes"),
 ];
 
 /// The canonical name of `written` in section `keyword`, if it is an alias.
