@@ -664,8 +664,9 @@ pub fn read_option<T: ConfValue>(
         let p = child(path, name);
         ctx.spans.insert(p, node.span);
         let (items, list) = rhs_items(&node.rhs);
-        if list && !kind.is_list() && items.len() != 1 {
-            // Handled by `single` with a precise message.
+        if let Some(d) = missing_comma(&node.rhs, name) {
+            ctx.push(d);
+            return default_value(name, kind, default);
         }
         let mut warn = Vec::new();
         let r = T::read(&items, list, kind, &mut warn);
@@ -691,6 +692,37 @@ pub fn read_option<T: ConfValue>(
         }
     }
     default_value(name, kind, default)
+}
+
+/// `{ a b }`: two bare words in one list item are a forgotten comma (no
+/// list item of any option is several words).
+fn missing_comma(rhs: &Rhs, name: &str) -> Option<Diagnostic> {
+    let Rhs::List { items, .. } = rhs else {
+        return None;
+    };
+    items.iter().find_map(|v| {
+        let words: Vec<&str> = v
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                crate::ast::Part::Word(w) => Some(w.as_str()),
+                crate::ast::Part::Quoted(_) => None,
+            })
+            .collect();
+        (words.len() > 1).then(|| {
+            Diagnostic::error(
+                codes::SYNTAX,
+                v.span,
+                format!(
+                    "expected `,` between `{}` and `{}` in the list of `{name}`",
+                    words[0], words[1]
+                ),
+            )
+            .with_hint(format!(
+                "separate list items with commas: `{name} = {{ a, b }};`"
+            ))
+        })
+    })
 }
 
 /// The typed default of an option.
