@@ -1,1 +1,2 @@
+//! Parser benchmark: a placeholder until a criterion benchmark is written.
 fn main() {}

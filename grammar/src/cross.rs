@@ -151,7 +151,8 @@ pub fn check(conf: &Config, ctx: &mut Ctx) {
             ("domain", d.conf.domain.is_none()),
             ("tag", d.conf.tag.is_none()),
         ] {
-            if missing {
+            // A value written but unreadable is reported where it is.
+            if missing && !ctx.is_explicit(&format!("{base}.{opt}")) {
                 let at = pick(ctx, &[&base, "smar"]);
                 ctx.push(
                     Diagnostic::error(codes::MISSING_OPTION, at, format!("`dnsbl` needs `{opt}`"))
@@ -183,7 +184,7 @@ pub fn check(conf: &Config, ctx: &mut Ctx) {
         }
     }
     if let Some(l) = &smar.local_user_map {
-        if l.name.is_none() {
+        if l.name.is_none() && !ctx.is_explicit("smar.local_user_map.name") {
             let at = pick(ctx, &["smar.local_user_map"]);
             ctx.push(
                 Diagnostic::error(codes::MISSING_OPTION, at, "`local_user_map` needs `name`")
@@ -346,7 +347,7 @@ fn mcp_sections(conf: &Config, ctx: &mut Ctx) {
             let lp = format!("{p}.listen_socket");
             match ls.socket_type {
                 SocketType::Inet => {
-                    if ls.port.is_none() {
+                    if ls.port.is_none() && !ctx.is_explicit(&format!("{lp}.port")) {
                         let at = pick(ctx, &[&lp, p]);
                         ctx.push(
                             Diagnostic::error(
@@ -385,7 +386,7 @@ fn mcp_sections(conf: &Config, ctx: &mut Ctx) {
                     }
                 }
                 SocketType::Unix => {
-                    if ls.path.is_none() {
+                    if ls.path.is_none() && !ctx.is_explicit(&format!("{lp}.path")) {
                         let at = pick(ctx, &[&lp, p]);
                         ctx.push(
                             Diagnostic::error(
@@ -494,6 +495,10 @@ fn maps(conf: &Config, ctx: &mut Ctx) {
         let base = format!("smar.map[{}]", name.to_ascii_lowercase());
         let c = &m.conf;
         let Some(t) = c.map_type else {
+            if ctx.is_explicit(&format!("{base}.type")) {
+                // Written but not a map type: already reported there.
+                continue;
+            }
             let at = pick(ctx, &[&base]);
             ctx.push(
                 Diagnostic::error(

@@ -478,14 +478,31 @@ fn syntax_error(text: &str, e: &pest::error::Error<Rule>) -> Diagnostic {
             format!("expected `,` or `}}` in the list of `{name}`, found {found}"),
         )
         .with_hint(format!("a list is written `{name} = {{ a, b, c }};`")),
-        Context::AfterName(name) => Diagnostic::error(
-            codes::SYNTAX,
-            here,
-            format!("expected `=` or `{{` after `{name}`, found {found}"),
-        )
-        .with_hint(format!(
-            "an option is written `{name} = value;`, a section `{name} {{ ... }}`"
-        )),
+        Context::AfterName(name) => {
+            // `log_level 9;`: pest fails after the second word, but what is
+            // missing is the `=` between the two.
+            if let [.., (Tok::Word(first), _, _), (Tok::Word(second), s, e)] = toks.as_slice() {
+                if *second == name && found != "`{`" {
+                    return Diagnostic::error(
+                        codes::SYNTAX,
+                        Span::new(*s, *e),
+                        format!("expected `=` between `{first}` and `{second}`"),
+                    )
+                    .with_hint(format!(
+                        "an option is written `{first} = {second};`, a named section \
+                         `{first} {second} {{ ... }}`"
+                    ));
+                }
+            }
+            Diagnostic::error(
+                codes::SYNTAX,
+                here,
+                format!("expected `=` or `{{` after `{name}`, found {found}"),
+            )
+            .with_hint(format!(
+                "an option is written `{name} = value;`, a section `{name} {{ ... }}`"
+            ))
+        }
         Context::Entries(sec) => {
             if found == "the end of the file" && depth > 0 {
                 let what = sec.map_or("a section".to_string(), |s| format!("section `{s}`"));

@@ -92,16 +92,31 @@ impl<'a> BodyIndex<'a> {
                         Some(Item::Section(ss)) => {
                             // A flag list written without `=` is read as an
                             // option; here the name is a section.
-                            ctx.push(
-                                Diagnostic::error(
+                            let kw = ss.spec.keyword;
+                            let first = match &o.rhs {
+                                Rhs::List { items, .. } => items.first(),
+                                Rhs::Single(_) => None,
+                            };
+                            // `qmgr { 42 }`, `log { ident }`: a section whose
+                            // body holds a bare value; point at the value.
+                            let d = match first {
+                                Some(v) => Diagnostic::error(
+                                    codes::SECTION_AS_OPTION,
+                                    v.span,
+                                    format!(
+                                        "`{kw}` is a section: its body holds options \
+                                         (`name = value;`) and sections, not the value `{}`",
+                                        v.text()
+                                    ),
+                                ),
+                                None => Diagnostic::error(
                                     codes::SECTION_AS_OPTION,
                                     o.name.span,
-                                    format!("`{}` is a section, not an option", ss.spec.keyword),
-                                )
-                                .with_hint(format!(
-                                    "write `{} {{ option = value; ... }}`",
-                                    ss.spec.keyword
-                                )),
+                                    format!("`{kw}` is a section, not an option"),
+                                ),
+                            };
+                            ctx.push(
+                                d.with_hint(format!("write `{kw} {{ option = value; ... }}`")),
                             );
                         }
                         None => ctx.push(unknown(
@@ -684,14 +699,25 @@ pub fn read_option<T: ConfValue>(
                     s
                 };
                 let mut d = Diagnostic::error(e.code, span, format!("`{name}`: {}", e.message));
-                d.hint = e
-                    .hint
-                    .or_else(|| Some(format!("`{name}` takes a {}", kind.describe())));
+                d.hint = e.hint.or_else(|| Some(takes(name, kind)));
                 ctx.push(d);
             }
         }
     }
     default_value(name, kind, default)
+}
+
+/// "`port` takes a number, 1 to 65535", "`type` takes one of: inet, unix".
+fn takes(name: &str, kind: &Kind) -> String {
+    let what = kind.describe();
+    let article = if what.starts_with("one of") || what.starts_with("flags") {
+        ""
+    } else if what.starts_with(['a', 'e', 'i', 'o', 'u', 'I']) {
+        "an "
+    } else {
+        "a "
+    };
+    format!("`{name}` takes {article}{what}")
 }
 
 /// `{ a b }`: two bare words in one list item are a forgotten comma (no
