@@ -161,14 +161,25 @@ pub fn check(conf: &Config, ctx: &mut Ctx) {
             }
         }
     }
+    // `conf show -d` prints the default `file` next to `name`; only a file
+    // other than the default conflicts with `name`.
+    let other_file = |spec: &crate::schema::SectionSpec, file: &str| {
+        spec.option("file").and_then(|o| o.default) != Some(file)
+    };
+    use crate::config::build::Section;
+    use crate::config::smar::{AliasesConf, MailertableConf};
     for (sec, name_set) in [
         (
             "aliases",
-            ctx.is_explicit("smar.aliases.file") && ctx.is_explicit("smar.aliases.name"),
+            ctx.is_explicit("smar.aliases.file")
+                && ctx.is_explicit("smar.aliases.name")
+                && other_file(AliasesConf::spec(), &smar.aliases.file),
         ),
         (
             "mailertable",
-            ctx.is_explicit("smar.mailertable.file") && ctx.is_explicit("smar.mailertable.name"),
+            ctx.is_explicit("smar.mailertable.file")
+                && ctx.is_explicit("smar.mailertable.name")
+                && other_file(MailertableConf::spec(), &smar.mailertable.file),
         ),
     ] {
         if name_set {

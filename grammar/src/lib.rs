@@ -138,3 +138,37 @@ pub fn check_file(path: &Path) -> Result<Checked, LoadError> {
     })?;
     Ok(check_str(&name, &text))
 }
+
+/// The check of the fuzz target (`grammar/fuzz`), shared with the test that
+/// replays its corpus: reads `bytes` (lossy UTF-8) and, when a configuration
+/// was built, writes it with `show` in both modes and reads that back. The
+/// output of `show` must never have a syntax error; when the input had no
+/// error, it must read back without error to the same configuration.
+/// Panics on a violation.
+#[doc(hidden)]
+pub fn fuzz_check(bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let checked = check_str("fuzz.conf", &text);
+    let Some(conf) = &checked.config else {
+        return;
+    };
+    for mode in [ShowMode::All, ShowMode::Explicit] {
+        let shown = conf.show(&checked.ctx, mode, &[]);
+        let again = check_str("shown.conf", &shown);
+        let errors: Vec<String> = again.errors().map(|d| format!("{d:?}")).collect();
+        assert!(
+            again.config.is_some(),
+            "show({mode:?}) wrote a syntax error: {errors:?}\n--- input\n{text}\n--- shown\n{shown}"
+        );
+        if checked.is_ok() {
+            assert!(
+                errors.is_empty(),
+                "show({mode:?}) of a valid file is not valid: {errors:?}\n--- input\n{text}\n--- shown\n{shown}"
+            );
+            assert!(
+                again.config.as_ref() == Some(conf),
+                "show({mode:?}) reads back to another configuration\n--- input\n{text}\n--- shown\n{shown}"
+            );
+        }
+    }
+}

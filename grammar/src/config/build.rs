@@ -62,6 +62,7 @@ impl<'a> BodyIndex<'a> {
     /// entries of the wrong form and duplicates.
     pub fn new(spec: &SectionSpec, body: &'a [Entry], ctx: &mut Ctx, root: bool) -> Self {
         let mut idx = BodyIndex::default();
+        let mut names: HashSet<(&'static str, String)> = HashSet::new();
         let where_ = if spec.keyword.is_empty() {
             "at the top level".to_string()
         } else {
@@ -156,9 +157,9 @@ impl<'a> BodyIndex<'a> {
                                     continue;
                                 }
                             } else if let Some(name) = &s.name {
-                                if list
-                                    .iter()
-                                    .any(|p| p.name.as_ref().is_some_and(|n| n.is(&name.text)))
+                                // A set, not a scan of `list`: thousands of
+                                // `map NAME` are common.
+                                if !names.insert((ss.spec.keyword, name.text.to_ascii_lowercase()))
                                 {
                                     ctx.push(
                                         Diagnostic::error(
@@ -629,6 +630,11 @@ impl ConfValue for Vec<String> {
         Ok(out)
     }
     fn write(&self, _: &Kind) -> Option<String> {
+        // Every name list is empty when unset; `conf show -d` must not make
+        // it explicit (a `maps = { };` in a hash map is an error).
+        if self.is_empty() {
+            return None;
+        }
         let items: Vec<String> = self.iter().map(|s| quote(s)).collect();
         Some(format!("{{ {} }}", items.join(", ")))
     }
