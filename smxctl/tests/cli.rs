@@ -392,14 +392,9 @@ fn conf_show_prints_warnings_to_stderr_and_shows() {
     assert_round_trip(WARNS, &stdout(&o), "conf show -n of a file with a warning");
 }
 
-/// Known smx-grammar bug: in `ShowMode::All` the writer prints
-/// `maps = {  };` inside every map section, and the cross-check then
-/// rejects `maps` for any map that is not a sequence (E048), so
-/// `conf show -d` of a configuration with a hash/passwd/socket map does
-/// not parse back (seen at 2927d8d). Un-ignore once the writer skips empty
-/// name lists.
+/// Regression: `conf show -d` once wrote `maps = {  };` into every map, and
+/// a hash/passwd/socket map then failed to read back (E048).
 #[test]
-#[ignore = "smx-grammar writes `maps = {  };` for non-sequence maps in -d output (E048)"]
 fn conf_show_all_round_trips_with_a_passwd_map() {
     let conf = "smar { map lusers { type = passwd; } }\n";
     let dir = TempDir::new("show-map");

@@ -108,7 +108,7 @@ section! {
 section! {
     /// Any other program the MCP starts (README §3.7): a section whose
     /// keyword is not a known component, e.g. a local mailer.
-    pub struct ServiceConf in "service" (naming Optional, seed "§3.7") {
+    pub struct ServiceConf in "service" (naming None, seed "§3.7") {
         /// Amount of logging; larger logs more (9 for normal operation, 12 to 14 for tests).
         log_level: u64 = opt("log_level", Kind::count(""), Some("9")),
         /// Logging through syslog.
