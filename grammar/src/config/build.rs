@@ -266,14 +266,14 @@ pub fn unknown(
 }
 
 /// One item of an option's right-hand side: its text and place.
-pub type Item_ = (String, Span);
+pub type RhsItem = (String, Span);
 
 /// A Rust type that an option can be read into and written back from.
 pub trait ConfValue: Sized + Clone + PartialEq + Debug {
     /// Reads the items of an option (one for `a = x;`, several for lists).
     /// `list` says whether braces were used. Warnings go to `warn`.
     fn read(
-        items: &[Item_],
+        items: &[RhsItem],
         list: bool,
         kind: &Kind,
         warn: &mut Vec<(ValueError, Span)>,
@@ -289,10 +289,10 @@ pub trait ConfValue: Sized + Clone + PartialEq + Debug {
 }
 
 fn single<'a>(
-    items: &'a [Item_],
+    items: &'a [RhsItem],
     list: bool,
     kind: &Kind,
-) -> Result<&'a Item_, (ValueError, Span)> {
+) -> Result<&'a RhsItem, (ValueError, Span)> {
     match items {
         [one] if !list => Ok(one),
         [one] => Ok(one),
@@ -344,7 +344,7 @@ pub fn quote(s: &str) -> String {
 
 impl ConfValue for bool {
     fn read(
-        items: &[Item_],
+        items: &[RhsItem],
         list: bool,
         kind: &Kind,
         _: &mut Vec<(ValueError, Span)>,
@@ -359,7 +359,7 @@ impl ConfValue for bool {
 
 impl ConfValue for u64 {
     fn read(
-        items: &[Item_],
+        items: &[RhsItem],
         list: bool,
         kind: &Kind,
         warn: &mut Vec<(ValueError, Span)>,
@@ -431,7 +431,7 @@ impl ConfValue for u64 {
 
 impl ConfValue for Duration {
     fn read(
-        items: &[Item_],
+        items: &[RhsItem],
         list: bool,
         kind: &Kind,
         _: &mut Vec<(ValueError, Span)>,
@@ -454,7 +454,7 @@ impl ConfValue for Duration {
 
 impl ConfValue for String {
     fn read(
-        items: &[Item_],
+        items: &[RhsItem],
         list: bool,
         kind: &Kind,
         _: &mut Vec<(ValueError, Span)>,
@@ -488,7 +488,7 @@ impl ConfValue for String {
 
 impl ConfValue for Ipv4Addr {
     fn read(
-        items: &[Item_],
+        items: &[RhsItem],
         list: bool,
         kind: &Kind,
         _: &mut Vec<(ValueError, Span)>,
@@ -504,7 +504,7 @@ impl ConfValue for Ipv4Addr {
 /// A list of `address[:port]` (port 53 unless given).
 impl ConfValue for Vec<SocketAddrV4> {
     fn read(
-        items: &[Item_],
+        items: &[RhsItem],
         _list: bool,
         kind: &Kind,
         _: &mut Vec<(ValueError, Span)>,
@@ -570,7 +570,7 @@ impl Flags {
 
 impl ConfValue for Flags {
     fn read(
-        items: &[Item_],
+        items: &[RhsItem],
         _list: bool,
         kind: &Kind,
         _: &mut Vec<(ValueError, Span)>,
@@ -612,7 +612,7 @@ impl ConfValue for Flags {
 
 impl ConfValue for Vec<String> {
     fn read(
-        items: &[Item_],
+        items: &[RhsItem],
         _list: bool,
         _kind: &Kind,
         _: &mut Vec<(ValueError, Span)>,
@@ -642,7 +642,7 @@ impl ConfValue for Vec<String> {
 
 impl<T: ConfValue> ConfValue for Option<T> {
     fn read(
-        items: &[Item_],
+        items: &[RhsItem],
         list: bool,
         kind: &Kind,
         warn: &mut Vec<(ValueError, Span)>,
@@ -658,7 +658,7 @@ impl<T: ConfValue> ConfValue for Option<T> {
 }
 
 /// The items of a right-hand side.
-pub fn rhs_items(rhs: &Rhs) -> (Vec<Item_>, bool) {
+pub fn rhs_items(rhs: &Rhs) -> (Vec<RhsItem>, bool) {
     match rhs {
         Rhs::Single(v) => (vec![(v.text(), v.span)], false),
         Rhs::List { items, .. } => (items.iter().map(|v| (v.text(), v.span)).collect(), true),
@@ -760,7 +760,7 @@ fn missing_comma(rhs: &Rhs, name: &str) -> Option<Diagnostic> {
 /// The typed default of an option.
 pub fn default_value<T: ConfValue>(name: &str, kind: &Kind, default: Option<&str>) -> T {
     if let Some(d) = default {
-        let items: Vec<Item_> = if kind.is_list() {
+        let items: Vec<RhsItem> = if kind.is_list() {
             d.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
@@ -776,32 +776,15 @@ pub fn default_value<T: ConfValue>(name: &str, kind: &Kind, default: Option<&str
         // `every_default_reads` catches it.
         debug_assert!(false, "default of {name} does not read: {d}");
     }
+    // No default: `Option`s are unset, lists and flag sets are empty.
+    // Anything else is a schema bug, caught by the test `every_default_reads`.
     match T::unset() {
         Some(v) => v,
-        None => {
-            let empty: Vec<Item_> = Vec::new();
-            T::read(&empty, true, kind, &mut Vec::new())
-                .ok()
-                .or_else(|| {
-                    T::read(
-                        &[("0".into(), Span::default())],
-                        false,
-                        kind,
-                        &mut Vec::new(),
-                    )
-                    .ok()
-                })
-                .unwrap_or_else(|| panic_free_default::<T>())
-        }
+        None => match T::read(&[], true, kind, &mut Vec::new()) {
+            Ok(v) => v,
+            Err(_) => unreachable!("schema bug: `{name}` has no default and is not an Option"),
+        },
     }
-}
-
-#[allow(clippy::panic)]
-fn panic_free_default<T>() -> T {
-    // Reached only by a schema bug (a required scalar without default that
-    // is not an Option); the unit tests build every section from an empty
-    // body and would fail first.
-    unreachable!("schema bug: option without default must be an Option")
 }
 
 /// A named (or numbered) instance of a repeatable section.

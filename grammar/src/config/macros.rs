@@ -190,7 +190,7 @@ macro_rules! keyword_enum {
 
         impl $crate::config::build::ConfValue for $E {
             fn read(
-                items: &[$crate::config::build::Item_],
+                items: &[$crate::config::build::RhsItem],
                 list: bool,
                 _kind: &$crate::schema::Kind,
                 warn: &mut Vec<($crate::value::ValueError, $crate::ast::Span)>,

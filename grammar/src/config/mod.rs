@@ -278,3 +278,34 @@ pub fn home_of(name: &str) -> Option<String> {
     }
     walk(GlobalConf::spec(), "", name, 0)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every section, including the optional and repeatable ones, built
+    /// with nothing but what it requires: every default of the schema must
+    /// read as its own type (a bad default trips a debug assertion).
+    #[test]
+    fn every_default_reads() {
+        let text = "
+            smar {
+                map m { type = passwd; }
+                dnsbl { domain = d.example; tag = d; }
+                greylisting { }
+                local_user_map { name = m; }
+            }
+            smtps {
+                auth { } policy_milter { } tls { }
+                protected_recipients { allow_by = sender; }
+                listen_socket { port = 2525; }
+            }
+            lmtpl { }
+            prog { start_action = wait; path = /bin/true; arguments = true; }
+        ";
+        let checked = crate::check_str("defaults.conf", text);
+        assert!(
+            checked.errors().next().is_none(),
+            "{:?}",
+            checked.diagnostics
+        );
+    }
+}
