@@ -5,7 +5,7 @@
 #
 #   bench/maps.sh [LINES]
 #
-# Needs: postmap (package postfix) on PATH; makemap from sendmail-bin, found
+# Needs: python3, bc; postmap (package postfix) on PATH; makemap from sendmail-bin, found
 # through $SMX_MAKEMAP or fetched by maps/tests/get-makemap.sh. Random
 # lookups per second are measured separately by
 # `cargo bench -p smx-maps --bench lookup`.
@@ -51,7 +51,8 @@ run3() {
 results=()
 results+=("$(run3 createmap "$createmap" -k access "$work/c" "$work/access")")
 if command -v postmap >/dev/null; then
-    results+=("$(run3 postmap postmap hash:"$work/access")")
+    : > "$work/main.cf"   # postmap needs a main.cf; an empty one will do
+    results+=("$(run3 postmap postmap -c "$work" hash:"$work/access")")
 else
     echo "postmap not found (apt-get install postfix)" >&2
 fi

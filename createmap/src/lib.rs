@@ -190,7 +190,12 @@ fn for_each_entry(
                     &entry.key
                 } else {
                     folded.clear();
-                    folded.extend(entry.key.chars().flat_map(char::to_lowercase));
+                    if entry.key.is_ascii() {
+                        folded.push_str(&entry.key);
+                        folded.make_ascii_lowercase();
+                    } else {
+                        folded.extend(entry.key.chars().flat_map(char::to_lowercase));
+                    }
                     &folded
                 };
                 f(entry.line, key, &entry.value, errors);
@@ -205,7 +210,7 @@ pub fn build(
     map: &Path,
     text: &str,
     opts: &BuildOptions,
-    mut progress: impl FnMut(usize),
+    mut progress: impl FnMut(usize) + Send,
 ) -> Result<Summary, CreatemapError> {
     let start = Instant::now();
     let path = db_path(map);
@@ -222,6 +227,7 @@ pub fn build(
 
     let lines = text.bytes().filter(|b| *b == b'\n').count() + 1;
     let mut create = OpenOptions::create(opts.db_type);
+    create.single_thread = true;
     // Size the hash table and the cache for the input: fewer splits and no
     // cache thrashing are most of the speed of a large build.
     create.expected_entries = u32::try_from(lines).ok();
@@ -241,48 +247,68 @@ pub fn build(
         }
     }
 
+    // Two stages on two threads: reading and checking the source, and
+    // inserting into Berkeley DB, which is most of the work. Entries travel
+    // in batches; errors of both stages are merged by line number.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
     let mut errors = Vec::new();
     let mut entries = 0u64;
     let mut replaced = 0u64;
-    let mut kbuf = Vec::new();
-    let mut vbuf = Vec::new();
-    let mut next_progress = 100_000;
     let mut db_error = None;
-    for_each_entry(text, opts, &mut errors, |line, key, value, errors| {
-        if db_error.is_some() {
-            return;
-        }
-        if line >= next_progress {
-            progress(line);
-            next_progress += 100_000;
-        }
-        kbuf.clear();
-        kbuf.extend_from_slice(key.as_bytes());
-        vbuf.clear();
-        vbuf.extend_from_slice(value.as_bytes());
-        if opts.nul {
-            kbuf.push(0);
-            vbuf.push(0);
-        }
-        match db.put(&kbuf, &vbuf, opts.replace) {
-            Ok(true) => entries += 1,
-            Ok(false) if opts.replace => replaced += 1,
-            Ok(false) => {
-                if opts.append {
-                    // `-o` without `-r`: a key of the old map may not be redefined.
-                    errors.push(LineError {
-                        line,
-                        message: format!(
-                            "key \"{key}\" is already in the map; use -r to replace it"
-                        ),
-                    });
-                } else {
-                    errors.push(duplicate(line, key));
+    let mut insert_errors = Vec::new();
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut errors = Vec::new();
+            let mut batch = Batch::default();
+            let mut next_progress = 100_000;
+            for_each_entry(text, opts, &mut errors, |line, key, value, _| {
+                if line >= next_progress {
+                    progress(line);
+                    next_progress += 100_000;
+                }
+                batch.push(line, key, value, opts.nul);
+                if batch.rows.len() >= 4096 {
+                    let full = std::mem::take(&mut batch);
+                    // The inserter only stops early after a database
+                    // error, which is reported from its side.
+                    let _ = tx.send(full);
+                }
+            });
+            let _ = tx.send(batch);
+            drop(tx);
+            errors
+        });
+        'batches: for batch in rx.iter() {
+            for (line, key, value) in batch.iter() {
+                match db.put(key, value, opts.replace) {
+                    Ok(true) => entries += 1,
+                    Ok(false) if opts.replace => replaced += 1,
+                    Ok(false) => {
+                        let shown = String::from_utf8_lossy(key.strip_suffix(&[0]).unwrap_or(key));
+                        insert_errors.push(if opts.append {
+                            // `-o` without `-r`: a key of the old map may not be redefined.
+                            LineError {
+                                line,
+                                message: format!(
+                                    "key \"{shown}\" is already in the map; use -r to replace it"
+                                ),
+                            }
+                        } else {
+                            duplicate(line, &shown)
+                        });
+                    }
+                    Err(e) => {
+                        db_error = Some(e);
+                        break 'batches;
+                    }
                 }
             }
-            Err(e) => db_error = Some(e),
         }
+        drop(rx);
+        errors = reader.join().unwrap_or_default();
     });
+    errors.extend(insert_errors);
+    errors.sort_by_key(|e| e.line);
     if let Some(e) = db_error {
         return Err(e.into());
     }
@@ -313,6 +339,39 @@ pub fn build(
         replaced,
         elapsed: start.elapsed(),
     })
+}
+
+/// Entries on their way from the reader to the inserter: one byte arena and
+/// the (line, key end, value end) of each entry in it.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    rows: Vec<(usize, usize, usize)>,
+}
+
+impl Batch {
+    fn push(&mut self, line: usize, key: &str, value: &str, nul: bool) {
+        self.data.extend_from_slice(key.as_bytes());
+        if nul {
+            self.data.push(0);
+        }
+        let key_end = self.data.len();
+        self.data.extend_from_slice(value.as_bytes());
+        if nul {
+            self.data.push(0);
+        }
+        self.rows.push((line, key_end, self.data.len()));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (usize, &[u8], &[u8])> {
+        let mut start = 0;
+        self.rows.iter().map(move |&(line, key_end, end)| {
+            let key = &self.data[start..key_end];
+            let value = &self.data[key_end..end];
+            start = end;
+            (line, key, value)
+        })
+    }
 }
 
 /// Removes the temporary file unless the build succeeded.
