@@ -394,3 +394,18 @@ fn usage_and_input_errors() {
         stderr(&o)
     );
 }
+
+/// The map sources shipped with the quick start check clean.
+#[test]
+fn quick_start_map_sources_check_clean() {
+    let etc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc");
+    for (kind, file) in [
+        ("mailertable", "mt"),
+        ("aliases", "aliases"),
+        ("plain", "localusers"),
+    ] {
+        let src = etc.join(file);
+        let o = createmap(&["--check", "-k", kind, "unused", s(&src)], None);
+        assert_eq!(o.status.code(), Some(0), "{file}: {}", stderr(&o));
+    }
+}
