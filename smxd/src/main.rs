@@ -1,0 +1,2 @@
+//! smxd entry point (being written).
+fn main() {}
