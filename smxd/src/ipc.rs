@@ -1,0 +1,277 @@
+//! Inter-component messages (DESIGN.md "smxd: processes"): components talk
+//! over Unix stream sockets in the queue directory (`qmsmtps/`, `qmsmtpc/`,
+//! `qmsmar/`, README §2.4.1), one multiplexed connection per peer.
+//!
+//! A frame is a 4-byte big-endian length and that many bytes of JSON: one
+//! [`Envelope`] carrying a protocol version, a sequence number and the
+//! message. Frames are bounded ([`MAX_FRAME`]); a frame that is too large,
+//! not JSON, or of another version is an error for that connection only:
+//! the caller closes it, the process goes on.
+//!
+//! [`Client`] multiplexes: many requests may be in flight on one connection,
+//! each answered by the frame with the same sequence number, in any order.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+/// The version of the message set; both ends must speak the same.
+pub const VERSION: u16 = 1;
+
+/// The largest frame accepted (1 MiB): envelopes are small; content never
+/// travels over these sockets (it is in the CDB).
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// What goes into one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// [`VERSION`] of the sender.
+    pub v: u16,
+    /// Matches an answer to its request.
+    pub seq: u64,
+    /// The message.
+    pub msg: T,
+}
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum IpcError {
+    /// The peer announced a frame larger than [`MAX_FRAME`].
+    #[error("frame of {0} bytes is larger than the limit of {MAX_FRAME}")]
+    TooLarge(usize),
+    /// The frame is not a message of this protocol.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// The peer speaks another version.
+    #[error("peer speaks protocol version {0}, this is version {VERSION}")]
+    Version(u16),
+    /// The connection failed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// The connection was closed before the answer came.
+    #[error("connection closed")]
+    Closed,
+}
+
+/// Reads one frame; `Ok(None)` at a clean end of stream.
+pub async fn read_frame<T: DeserializeOwned, R: AsyncRead + Unpin>(
+    r: &mut R,
+) -> Result<Option<Envelope<T>>, IpcError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(IpcError::TooLarge(len));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    // Check the version before the message, so that a newer peer gets a
+    // clear error rather than a parse failure.
+    #[derive(Deserialize)]
+    struct Head {
+        v: u16,
+    }
+    let head: Head =
+        serde_json::from_slice(&buf).map_err(|e| IpcError::Malformed(e.to_string()))?;
+    if head.v != VERSION {
+        return Err(IpcError::Version(head.v));
+    }
+    let env = serde_json::from_slice(&buf).map_err(|e| IpcError::Malformed(e.to_string()))?;
+    Ok(Some(env))
+}
+
+/// Writes one frame and flushes it.
+pub async fn write_frame<T: Serialize, W: AsyncWrite + Unpin>(
+    w: &mut W,
+    seq: u64,
+    msg: &T,
+) -> Result<(), IpcError> {
+    let body = serde_json::to_vec(&Envelope {
+        v: VERSION,
+        seq,
+        msg,
+    })
+    .map_err(|e| IpcError::Malformed(e.to_string()))?;
+    if body.len() > MAX_FRAME {
+        return Err(IpcError::TooLarge(body.len()));
+    }
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    w.write_all(&frame).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+type Waiters<A> = Arc<Mutex<HashMap<u64, oneshot::Sender<A>>>>;
+
+/// The requesting end of a multiplexed connection.
+pub struct Client<Q, A> {
+    next: AtomicU64,
+    out: mpsc::Sender<(u64, Q)>,
+    waiters: Waiters<A>,
+}
+
+impl<Q, A> Client<Q, A>
+where
+    Q: Serialize + Send + Sync + 'static,
+    A: DeserializeOwned + Send + 'static,
+{
+    /// Starts the reader and writer tasks of a connection. When the
+    /// connection fails, every pending and later request gets
+    /// [`IpcError::Closed`].
+    pub fn new<S>(stream: S) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let (out, mut rx) = mpsc::channel::<(u64, Q)>(1024);
+        let waiters: Waiters<A> = Arc::new(Mutex::new(HashMap::new()));
+        tokio::spawn(async move {
+            while let Some((seq, msg)) = rx.recv().await {
+                if write_frame(&mut wr, seq, &msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let w = waiters.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(env)) = read_frame::<A, _>(&mut rd).await {
+                let waiter = w.lock().ok().and_then(|mut m| m.remove(&env.seq));
+                if let Some(tx) = waiter {
+                    let _ = tx.send(env.msg);
+                }
+            }
+            // Dropping the senders wakes every waiter with Closed.
+            if let Ok(mut m) = w.lock() {
+                m.clear();
+            }
+        });
+        Client {
+            next: AtomicU64::new(1),
+            out,
+            waiters,
+        }
+    }
+
+    /// Sends a request and waits for its answer.
+    pub async fn call(&self, msg: Q) -> Result<A, IpcError> {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .map_err(|_| IpcError::Closed)?
+            .insert(seq, tx);
+        if self.out.send((seq, msg)).await.is_err() {
+            if let Ok(mut m) = self.waiters.lock() {
+                m.remove(&seq);
+            }
+            return Err(IpcError::Closed);
+        }
+        rx.await.map_err(|_| IpcError::Closed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum Ask {
+        Double(u64),
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum Answer {
+        Is(u64),
+    }
+
+    /// A server that answers in reverse order of arrival, in batches.
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, batch: usize) {
+        let mut pending = Vec::new();
+        while let Ok(Some(env)) = read_frame::<Ask, _>(&mut s).await {
+            pending.push(env);
+            if pending.len() == batch {
+                while let Some(e) = pending.pop() {
+                    let Ask::Double(n) = e.msg;
+                    write_frame(&mut s, e.seq, &Answer::Is(2 * n))
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_are_matched_by_sequence_number() {
+        let (a, b) = tokio::io::duplex(4096);
+        tokio::spawn(serve(b, 10));
+        let client = Arc::new(Client::<Ask, Answer>::new(a));
+        let mut tasks = Vec::new();
+        for n in 0..100u64 {
+            let c = client.clone();
+            tasks.push(tokio::spawn(
+                async move { (n, c.call(Ask::Double(n)).await) },
+            ));
+        }
+        for t in tasks {
+            let (n, r) = t.await.unwrap();
+            assert_eq!(r.unwrap(), Answer::Is(2 * n));
+        }
+    }
+
+    #[tokio::test]
+    async fn closed_connection_fails_pending_calls() {
+        let (a, b) = tokio::io::duplex(4096);
+        let client = Client::<Ask, Answer>::new(a);
+        drop(b);
+        assert!(matches!(
+            client.call(Ask::Double(1)).await,
+            Err(IpcError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn oversized_malformed_and_foreign_frames_are_errors() {
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        a.write_all(&((MAX_FRAME as u32) + 1).to_be_bytes())
+            .await
+            .unwrap();
+        assert!(matches!(
+            read_frame::<Ask, _>(&mut b).await,
+            Err(IpcError::TooLarge(_))
+        ));
+
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        a.write_all(&3u32.to_be_bytes()).await.unwrap();
+        a.write_all(b"{x]").await.unwrap();
+        assert!(matches!(
+            read_frame::<Ask, _>(&mut b).await,
+            Err(IpcError::Malformed(_))
+        ));
+
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        let body = br#"{"v":99,"seq":1,"msg":{"Double":2}}"#;
+        a.write_all(&(body.len() as u32).to_be_bytes())
+            .await
+            .unwrap();
+        a.write_all(body).await.unwrap();
+        assert!(matches!(
+            read_frame::<Ask, _>(&mut b).await,
+            Err(IpcError::Version(99))
+        ));
+
+        let (a, mut b) = tokio::io::duplex(1 << 16);
+        drop(a);
+        assert!(read_frame::<Ask, _>(&mut b).await.unwrap().is_none());
+    }
+}
