@@ -1,1 +1,263 @@
-//! (being written)
+//! The receive side of the queue (README §1.1.1, §2.4.1, §3.8 items 6, 7,
+//! 9, 11; DESIGN.md "Storage"): what must be on disk before an SMTP server
+//! may answer `250`, and how the QMGR gets it back after a crash.
+//!
+//! - [`id`]: [`QueueId`], unique, never reused, sorted by arrival.
+//! - [`cdb`]: content files `CDB_base_directory/X/ID` (dirs 0771, files
+//!   0640), written and fsynced by the SMTP server (user smxs) before it
+//!   asks for the commit.
+//! - [`ibdb`]: the envelope log `ibdb/NNNNNNNN` (dir 0700, files 0600) with
+//!   group commit; the QMGR's.
+//! - [`iqdb`]: the in-memory incoming queue, bounded in recipients.
+//! - [`disk`]: free-space watcher with hysteresis.
+//!
+//! [`Queue`] ties them together for the QMGR, which runs as the queue user
+//! (smxq): it owns `ibdb/` and may remove files from the CDB directories
+//! (group smxq, mode 0771) but not read their content. `Queue::open` runs
+//! recovery: it replays IBDB (cutting a torn tail), rebuilds IQDB from the
+//! open transactions and removes content files no committed transaction
+//! refers to. That sweep assumes no SMTP server is writing a content file
+//! for this QMGR meanwhile: the MCP starts the QMGR before the SMTP
+//! servers, and an SMTP server whose QMGR went away aborts its open
+//! transactions (it could not commit them anyway).
+//!
+//! [`Queue::commit`] returns only when the `TaOpen` record is on disk; the
+//! caller answers `250` after that and not before.
+
+pub mod cdb;
+pub mod disk;
+pub mod ibdb;
+pub mod id;
+pub mod iqdb;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use smx_grammar::config::QmgrConf;
+
+pub use cdb::{Cdb, CdbWriter};
+pub use disk::{DiskLow, DiskProbe, DiskWatch, StatvfsProbe};
+pub use ibdb::{
+    recover, Durable, IbdbConf, IbdbError, IbdbWriter, RcptStatus, Recipient, Record, Recovered, Transaction,
+};
+pub use id::{IdGenerator, QueueId};
+pub use iqdb::{Iqdb, IqdbError};
+
+/// Settings of the queue, taken from `qmgr { }` and `CDB_base_directory`.
+#[derive(Clone)]
+pub struct QueueConf {
+    /// Group commit.
+    pub ibdb: IbdbConf,
+    /// IQDB bound, in recipients (`IQDB { max_cache_entries }`).
+    pub iqdb_max_entries: usize,
+    /// Refuse mail below this many free bytes.
+    pub min_disk_space: u64,
+    /// Accept again above this many free bytes.
+    pub ok_disk_space: u64,
+    /// CDB base; relative to the queue directory, empty for the queue
+    /// directory itself (README §3.4 item 2).
+    pub cdb_base_directory: PathBuf,
+    /// Free-space probe; `None` for `statvfs` on the queue and CDB dirs.
+    pub disk_probe: Option<Arc<dyn DiskProbe>>,
+}
+
+impl fmt::Debug for QueueConf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueConf")
+            .field("ibdb", &self.ibdb)
+            .field("iqdb_max_entries", &self.iqdb_max_entries)
+            .field("min_disk_space", &self.min_disk_space)
+            .field("ok_disk_space", &self.ok_disk_space)
+            .field("cdb_base_directory", &self.cdb_base_directory)
+            .field("disk_probe", &self.disk_probe.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+impl Default for QueueConf {
+    /// The defaults of `smx.conf` (see `smx_grammar::config::qmgr`).
+    fn default() -> QueueConf {
+        QueueConf {
+            ibdb: IbdbConf { max_commit_delay: Duration::from_micros(10_000), max_open_tas: 100, size: 64 << 20 },
+            iqdb_max_entries: 8192,
+            min_disk_space: 100 << 20,
+            ok_disk_space: 200 << 20,
+            cdb_base_directory: PathBuf::new(),
+            disk_probe: None,
+        }
+    }
+}
+
+impl QueueConf {
+    /// From the typed configuration.
+    pub fn from_config(qmgr: &QmgrConf, cdb_base_directory: &str) -> QueueConf {
+        let count = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        QueueConf {
+            ibdb: IbdbConf {
+                max_commit_delay: qmgr.ibdb.max_commit_delay,
+                max_open_tas: count(qmgr.ibdb.max_open_tas),
+                size: qmgr.ibdb.size,
+            },
+            iqdb_max_entries: count(qmgr.iqdb.max_cache_entries),
+            min_disk_space: qmgr.min_disk_space,
+            ok_disk_space: qmgr.ok_disk_space,
+            cdb_base_directory: PathBuf::from(cdb_base_directory),
+            disk_probe: None,
+        }
+    }
+}
+
+/// Why a transaction was not committed. All are temporary: the client
+/// keeps the message and tries again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// Free disk space is low (§3.8 item 9).
+    #[error(transparent)]
+    DiskLow(#[from] DiskLow),
+    /// IQDB has no room for the recipients.
+    #[error("incoming queue full")]
+    QueueFull,
+    /// The id is already in the queue (a clock stepped back).
+    #[error("queue id {0} is already in use")]
+    Duplicate(QueueId),
+    /// IBDB could not be written; the QMGR must restart.
+    #[error(transparent)]
+    Ibdb(IbdbError),
+}
+
+impl CommitError {
+    /// The SMTP reply code and enhanced status code (RFC 3463) the SMTP
+    /// server answers with; the text comes from its reply table.
+    pub fn smtp_status(&self) -> (u16, &'static str) {
+        match self {
+            CommitError::DiskLow(_) | CommitError::QueueFull => (452, "4.3.1"),
+            CommitError::Duplicate(_) | CommitError::Ibdb(_) => (451, "4.3.0"),
+        }
+    }
+}
+
+impl From<IqdbError> for CommitError {
+    fn from(e: IqdbError) -> CommitError {
+        match e {
+            IqdbError::Full { .. } => CommitError::QueueFull,
+            IqdbError::Duplicate(id) => CommitError::Duplicate(id),
+        }
+    }
+}
+
+impl From<IbdbError> for CommitError {
+    fn from(e: IbdbError) -> CommitError {
+        match e {
+            IbdbError::Duplicate(id) => CommitError::Duplicate(id),
+            e => CommitError::Ibdb(e),
+        }
+    }
+}
+
+/// The queue as the QMGR sees it.
+#[derive(Debug)]
+pub struct Queue {
+    cdb: Cdb,
+    ibdb: IbdbWriter,
+    iqdb: Mutex<Iqdb>,
+    disk: DiskWatch,
+}
+
+impl Queue {
+    /// Opens the queue in `queue_dir` (IBDB in `queue_dir/ibdb`), recovers,
+    /// and starts the IBDB writer.
+    pub fn open(queue_dir: &Path, conf: &QueueConf) -> io::Result<(Queue, Recovered)> {
+        let cdb = Cdb::new(queue_dir.join(&conf.cdb_base_directory));
+        cdb.create_dirs()?;
+        let ibdb_dir = queue_dir.join("ibdb");
+        let mut recovered = ibdb::recover(&ibdb_dir)?;
+        let open: HashSet<QueueId> = recovered.transactions.iter().map(|t| t.id).collect();
+        let stored = cdb.list()?;
+        for id in &stored {
+            if !open.contains(id) {
+                cdb.remove(*id)?;
+                recovered.orphans_removed.push(*id);
+            }
+        }
+        let stored: HashSet<QueueId> = stored.into_iter().collect();
+        recovered.missing_content = recovered.transactions.iter().map(|t| t.id).filter(|id| !stored.contains(id)).collect();
+        let mut iqdb = Iqdb::new(conf.iqdb_max_entries);
+        for ta in &recovered.transactions {
+            iqdb.insert_recovered(ta.clone());
+        }
+        let ibdb = IbdbWriter::start(&ibdb_dir, conf.ibdb, &recovered)?;
+        let probe = conf.disk_probe.clone().unwrap_or_else(|| {
+            Arc::new(StatvfsProbe { dirs: vec![queue_dir.to_path_buf(), cdb.base().to_path_buf()] })
+        });
+        let disk = DiskWatch::new(probe, conf.min_disk_space, conf.ok_disk_space);
+        Ok((Queue { cdb, ibdb, iqdb: Mutex::new(iqdb), disk }, recovered))
+    }
+
+    /// Whether a transaction with `recipients` recipients would be taken now
+    /// (disk space, room in IQDB): for the SMTP server to ask at MAIL/RCPT.
+    pub fn check_accept(&self, recipients: usize) -> Result<(), CommitError> {
+        self.disk.check()?;
+        self.iqdb().has_room(recipients)?;
+        Ok(())
+    }
+
+    /// Commits `ta` (whose content file is already fsynced): returns once
+    /// its `TaOpen` record is on disk. On error nothing was committed.
+    ///
+    /// If the future is dropped after sending, the record may still be
+    /// written; the transaction then stays queued, as recovery would find.
+    pub async fn commit(&self, ta: Transaction) -> Result<(), CommitError> {
+        self.disk.check()?;
+        let id = ta.id;
+        self.iqdb().insert(ta.clone())?;
+        match self.ibdb.append(vec![Record::TaOpen(ta)]).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.iqdb().remove(id);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Logs a recipient's new status (delivery side).
+    pub async fn rcpt_done(&self, id: QueueId, index: u32, status: RcptStatus) -> Result<(), CommitError> {
+        self.ibdb.append(vec![Record::RcptDone { id, index, status }]).await?;
+        self.iqdb().set_status(id, index as usize, status);
+        Ok(())
+    }
+
+    /// Logs that nothing more is to be done for `id`, then drops it from
+    /// IQDB and removes its content file (an orphan if we crash between).
+    pub async fn ta_done(&self, id: QueueId) -> Result<(), CommitError> {
+        self.ibdb.append(vec![Record::TaDone { id }]).await?;
+        self.iqdb().remove(id);
+        // The record is durable; a content file left behind is an orphan
+        // the next recovery removes, so failing here would help nobody.
+        let _ = self.cdb.remove(id);
+        Ok(())
+    }
+
+    /// The incoming queue.
+    pub fn iqdb(&self) -> MutexGuard<'_, Iqdb> {
+        self.iqdb.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The content database.
+    pub fn cdb(&self) -> &Cdb {
+        &self.cdb
+    }
+
+    /// The IBDB writer (counters).
+    pub fn ibdb(&self) -> &IbdbWriter {
+        &self.ibdb
+    }
+
+    /// The disk-space watcher.
+    pub fn disk(&self) -> &DiskWatch {
+        &self.disk
+    }
+}

@@ -1,0 +1,168 @@
+//! CDB, the content database (README §1.1.1, §2.4.1): one file per
+//! message, `BASE/X/ID`, where `X` is the hex digit [`QueueId::cdb_dir`]
+//! spreads ids over (`0`..`F`) and `ID` the 16-digit queue id.
+//!
+//! The SMTP server writes the file while DATA arrives ([`CdbWriter`]) and
+//! makes it durable (fsync of the file, then of its directory) before it
+//! asks the QMGR to commit the transaction. The QMGR removes the file once
+//! every recipient is final, and at recovery removes every content file
+//! that no committed transaction refers to.
+//!
+//! Decision: the file is written under its final name, not under a
+//! temporary name renamed at the end. A content file means nothing until
+//! IBDB holds a committed transaction for it, so a half-written file after
+//! a crash is simply an orphan that recovery removes; a rename would cost
+//! one more directory update per message for no added safety. The file is
+//! created with `O_EXCL`, so an id that was somehow reused (see
+//! [`crate::queue::id`]) fails instead of overwriting a queued message.
+//!
+//! Permissions (§2.4.1): directories 0771 (owner smxs, group smxq, so the
+//! QMGR can remove files), files 0640 (group smxc, so the SMTP client can
+//! read them). Ownership is set by the installer; the modes here are what
+//! this code asks for (the umask may clear more).
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use super::id::QueueId;
+
+/// Mode of the 16 CDB directories (§2.4.1).
+pub const CDB_DIR_MODE: u32 = 0o771;
+/// Mode of a content file (§2.4.1).
+pub const CDB_FILE_MODE: u32 = 0o640;
+/// The subdirectories of CDB.
+pub const CDB_DIRS: [&str; 16] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F"];
+
+/// The content database under one base directory.
+#[derive(Debug, Clone)]
+pub struct Cdb {
+    base: PathBuf,
+}
+
+impl Cdb {
+    /// CDB under `base` (the directories are made on first write).
+    pub fn new(base: impl Into<PathBuf>) -> Cdb {
+        Cdb { base: base.into() }
+    }
+
+    /// The base directory.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// The path of the content file of `id`.
+    pub fn path(&self, id: QueueId) -> PathBuf {
+        self.base.join(id.cdb_dir().to_string()).join(id.to_string())
+    }
+
+    /// Makes the 16 subdirectories (and the base) if they are missing.
+    pub fn create_dirs(&self) -> io::Result<()> {
+        for d in CDB_DIRS {
+            DirBuilder::new().recursive(true).mode(CDB_DIR_MODE).create(self.base.join(d))?;
+        }
+        Ok(())
+    }
+
+    /// Starts writing the content file of `id`.
+    pub async fn create(&self, id: QueueId) -> io::Result<CdbWriter> {
+        CdbWriter::create(&self.base, id).await
+    }
+
+    /// Opens the content file of `id` for reading.
+    pub fn open(&self, id: QueueId) -> io::Result<File> {
+        File::open(self.path(id))
+    }
+
+    /// Removes the content file of `id`; a missing file is not an error
+    /// (recovery may run twice over the same crash).
+    pub fn remove(&self, id: QueueId) -> io::Result<()> {
+        match fs::remove_file(self.path(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every content file, sorted by id. Names that are not queue ids (or
+    /// sit in the wrong directory) are skipped, never touched.
+    pub fn list(&self) -> io::Result<Vec<QueueId>> {
+        let mut ids = Vec::new();
+        for d in CDB_DIRS {
+            let dir = self.base.join(d);
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+                if let Ok(id) = name.parse::<QueueId>() {
+                    if id.cdb_dir().to_string() == d {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// Writes one content file; [`CdbWriter::finish`] makes it durable.
+/// Dropped without `finish`, the file stays as an orphan for the caller to
+/// [`Cdb::remove`] (or for recovery).
+#[derive(Debug)]
+pub struct CdbWriter {
+    file: BufWriter<tokio::fs::File>,
+    dir: PathBuf,
+    size: u64,
+}
+
+impl CdbWriter {
+    /// Creates `base/X/ID` (mode 0640, `O_EXCL`), making the directory if
+    /// it is missing.
+    pub async fn create(base: &Path, id: QueueId) -> io::Result<CdbWriter> {
+        let dir = base.join(id.cdb_dir().to_string());
+        let path = dir.join(id.to_string());
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true).mode(CDB_FILE_MODE);
+        let file = match tokio::fs::OpenOptions::from(opts.clone()).open(&path).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let d = dir.clone();
+                tokio::task::spawn_blocking(move || DirBuilder::new().recursive(true).mode(CDB_DIR_MODE).create(d))
+                    .await
+                    .map_err(io::Error::other)??;
+                tokio::fs::OpenOptions::from(opts).open(&path).await?
+            }
+            other => other?,
+        };
+        Ok(CdbWriter { file: BufWriter::with_capacity(64 * 1024, file), dir, size: 0 })
+    }
+
+    /// Appends `buf`.
+    pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.file.write_all(buf).await?;
+        self.size += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Flushes, fsyncs the file, then its directory (so the new name
+    /// survives a crash too), and returns the size. Only after this may the
+    /// transaction be committed.
+    pub async fn finish(mut self) -> io::Result<u64> {
+        self.file.flush().await?;
+        self.file.get_mut().sync_all().await?;
+        let dir = self.dir;
+        tokio::task::spawn_blocking(move || File::open(dir)?.sync_all()).await.map_err(io::Error::other)??;
+        Ok(self.size)
+    }
+}
