@@ -1,2 +1,175 @@
-//! smxd entry point (being written).
-fn main() {}
+//! smxd: one binary for every smx daemon (DESIGN.md "smxd: processes").
+//! It dispatches busybox style on the file name of argv[0] (`qmgr`,
+//! `smar`, `smtps`, `smtpc`, `lmtpl`), else on its first argument
+//! (`smxd qmgr -f smx.conf`); `smxd`, `smxd mcp` and `smxd -f FILE` run
+//! the MCP.
+//!
+//! Privileges: the MCP is started as root or as the invoking user and
+//! never handles mail; each component runs as the user the MCP gives it.
+//! The components are stubs for now: each logs that it is not implemented
+//! and waits for SIGTERM, so the MCP can supervise it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: smxd [mcp|qmgr|smar|smtps|smtpc|lmtpl] [-f FILE] [-N NAME] [-i ID] [-h]
+  -f FILE  configuration file (default /etc/smx/smx.conf)
+  -N NAME  name of the smtps section (smtps NAME { })
+  -i ID    process id given by the MCP (pass_id)
+  -h       this help";
+
+const COMPONENTS: &[&str] = &["mcp", "qmgr", "smar", "smtps", "smtpc", "lmtpl", "fdtest"];
+
+struct Args {
+    component: String,
+    config: PathBuf,
+    name: Option<String>,
+    id: Option<String>,
+    rest: Vec<String>,
+}
+
+fn parse(argv: &[String]) -> Result<Option<Args>, String> {
+    let prog = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|s| s.to_str())
+        .unwrap_or("smxd");
+    let mut it = argv.iter().skip(1).peekable();
+    let component = if COMPONENTS.contains(&prog) && prog != "fdtest" {
+        prog.to_string()
+    } else {
+        match it.peek() {
+            Some(a) if COMPONENTS.contains(&a.as_str()) => {
+                let c = a.to_string();
+                it.next();
+                c
+            }
+            _ => "mcp".to_string(),
+        }
+    };
+    let mut args = Args {
+        component,
+        config: PathBuf::from("/etc/smx/smx.conf"),
+        name: None,
+        id: None,
+        rest: Vec::new(),
+    };
+    while let Some(a) = it.next() {
+        let mut value = |opt: &str| {
+            it.next()
+                .cloned()
+                .ok_or(format!("option {opt} needs a value"))
+        };
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "-f" => args.config = PathBuf::from(value("-f")?),
+            "-N" => args.name = Some(value("-N")?),
+            "-i" => args.id = Some(value("-i")?),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            s => args.rest.push(s.to_string()),
+        }
+    }
+    Ok(Some(args))
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let args = match parse(&argv) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("smxd: {e}\n{USAGE}");
+            return ExitCode::from(64);
+        }
+    };
+    let code = match args.component.as_str() {
+        "mcp" => smxd::mcp::main(&args.config),
+        "fdtest" => fdtest(&args),
+        c => stub(c, &args),
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// A component that is not written yet: logs so, then waits for SIGTERM
+/// (exit 0) and answers SIGHUP with a reload message.
+fn stub(component: &str, args: &Args) -> i32 {
+    let who = match &args.name {
+        Some(n) => format!("{component} {n}"),
+        None => component.to_string(),
+    };
+    let id = args
+        .id
+        .as_deref()
+        .map(|i| format!(" id={i}"))
+        .unwrap_or_default();
+    let pid = std::process::id();
+    eprintln!("{who}: component {component} is not implemented yet (pid={pid}{id})");
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{who}: {e}");
+            return 71;
+        }
+    };
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            eprintln!("{who}: cannot install signal handlers");
+            return 71;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => { eprintln!("{who}: SIGTERM (pid={pid}); exiting"); return 0; }
+                _ = int.recv() => { eprintln!("{who}: SIGINT (pid={pid}); exiting"); return 0; }
+                _ = hup.recv() => eprintln!("{who}: SIGHUP (pid={pid}); reloading configuration"),
+            }
+        }
+    })
+}
+
+/// Hidden test component: `smxd fdtest PASS_FD_SOCKET` receives a listener
+/// from the MCP and answers every connection with "hello\n".
+fn fdtest(args: &Args) -> i32 {
+    use smxd::mcp::fdpass::{receive_listener, ReceivedListener};
+    use std::io::Write;
+    let Some(path) = args.rest.first() else {
+        eprintln!("fdtest: usage: smxd fdtest PASS_FD_SOCKET");
+        return 64;
+    };
+    match receive_listener(std::path::Path::new(path)) {
+        Ok(ReceivedListener::Tcp(l)) => {
+            eprintln!(
+                "fdtest: received an inet listener (pid={})",
+                std::process::id()
+            );
+            for mut c in l.incoming().flatten() {
+                let _ = c.write_all(b"hello\n");
+            }
+            0
+        }
+        Ok(ReceivedListener::Unix(l)) => {
+            eprintln!(
+                "fdtest: received a unix listener (pid={})",
+                std::process::id()
+            );
+            for mut c in l.incoming().flatten() {
+                let _ = c.write_all(b"hello\n");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("fdtest: {e}");
+            71
+        }
+    }
+}
