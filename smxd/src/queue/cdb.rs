@@ -35,7 +35,9 @@ pub const CDB_DIR_MODE: u32 = 0o771;
 /// Mode of a content file (§2.4.1).
 pub const CDB_FILE_MODE: u32 = 0o640;
 /// The subdirectories of CDB.
-pub const CDB_DIRS: [&str; 16] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F"];
+pub const CDB_DIRS: [&str; 16] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F",
+];
 
 /// The content database under one base directory.
 #[derive(Debug, Clone)]
@@ -56,13 +58,18 @@ impl Cdb {
 
     /// The path of the content file of `id`.
     pub fn path(&self, id: QueueId) -> PathBuf {
-        self.base.join(id.cdb_dir().to_string()).join(id.to_string())
+        self.base
+            .join(id.cdb_dir().to_string())
+            .join(id.to_string())
     }
 
     /// Makes the 16 subdirectories (and the base) if they are missing.
     pub fn create_dirs(&self) -> io::Result<()> {
         for d in CDB_DIRS {
-            DirBuilder::new().recursive(true).mode(CDB_DIR_MODE).create(self.base.join(d))?;
+            DirBuilder::new()
+                .recursive(true)
+                .mode(CDB_DIR_MODE)
+                .create(self.base.join(d))?;
         }
         Ok(())
     }
@@ -99,7 +106,9 @@ impl Cdb {
             };
             for entry in entries {
                 let entry = entry?;
-                let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
                 if let Ok(id) = name.parse::<QueueId>() {
                     if id.cdb_dir().to_string() == d {
                         ids.push(id);
@@ -133,14 +142,23 @@ impl CdbWriter {
         let file = match tokio::fs::OpenOptions::from(opts.clone()).open(&path).await {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let d = dir.clone();
-                tokio::task::spawn_blocking(move || DirBuilder::new().recursive(true).mode(CDB_DIR_MODE).create(d))
-                    .await
-                    .map_err(io::Error::other)??;
+                tokio::task::spawn_blocking(move || {
+                    DirBuilder::new()
+                        .recursive(true)
+                        .mode(CDB_DIR_MODE)
+                        .create(d)
+                })
+                .await
+                .map_err(io::Error::other)??;
                 tokio::fs::OpenOptions::from(opts).open(&path).await?
             }
             other => other?,
         };
-        Ok(CdbWriter { file: BufWriter::with_capacity(64 * 1024, file), dir, size: 0 })
+        Ok(CdbWriter {
+            file: BufWriter::with_capacity(64 * 1024, file),
+            dir,
+            size: 0,
+        })
     }
 
     /// Appends `buf`.
@@ -162,7 +180,9 @@ impl CdbWriter {
         self.file.flush().await?;
         self.file.get_mut().sync_all().await?;
         let dir = self.dir;
-        tokio::task::spawn_blocking(move || File::open(dir)?.sync_all()).await.map_err(io::Error::other)??;
+        tokio::task::spawn_blocking(move || File::open(dir)?.sync_all())
+            .await
+            .map_err(io::Error::other)??;
         Ok(self.size)
     }
 }

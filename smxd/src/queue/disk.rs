@@ -32,7 +32,8 @@ impl DiskProbe for StatvfsProbe {
         for d in &self.dirs {
             let st = nix::sys::statvfs::statvfs(d.as_path()).map_err(io::Error::from)?;
             #[allow(clippy::useless_conversion, trivial_numeric_casts)]
-            let free = u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size()));
+            let free =
+                u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size()));
             min = min.min(free);
         }
         Ok(min)
@@ -61,25 +62,44 @@ pub struct DiskWatch {
 
 impl fmt::Debug for DiskWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiskWatch").field("min", &self.min).field("ok", &self.ok).field("low", &self.low).finish()
+        f.debug_struct("DiskWatch")
+            .field("min", &self.min)
+            .field("ok", &self.ok)
+            .field("low", &self.low)
+            .finish()
     }
 }
 
 impl DiskWatch {
     /// A watcher; an `ok` below `min` is taken as `min` (no hysteresis).
     pub fn new(probe: Arc<dyn DiskProbe>, min: u64, ok: u64) -> DiskWatch {
-        DiskWatch { probe, min, ok: ok.max(min), low: AtomicBool::new(false) }
+        DiskWatch {
+            probe,
+            min,
+            ok: ok.max(min),
+            low: AtomicBool::new(false),
+        }
     }
 
     /// Probes and says whether mail may be accepted. A failing probe does
     /// not refuse mail: the write itself will fail if the disk is gone.
     pub fn check(&self) -> Result<(), DiskLow> {
-        let Ok(free) = self.probe.free_bytes() else { return Ok(()) };
+        let Ok(free) = self.probe.free_bytes() else {
+            return Ok(());
+        };
         let was_low = self.low.load(Ordering::Acquire);
-        let low = if was_low { free <= self.ok } else { free < self.min };
+        let low = if was_low {
+            free <= self.ok
+        } else {
+            free < self.min
+        };
         self.low.store(low, Ordering::Release);
         if low {
-            Err(DiskLow { free, min: self.min, ok: self.ok })
+            Err(DiskLow {
+                free,
+                min: self.min,
+                ok: self.ok,
+            })
         } else {
             Ok(())
         }

@@ -102,11 +102,15 @@ impl FromStr for QueueId {
     /// Only the canonical form is accepted (16 digits, uppercase), so a
     /// file name parses back to exactly the id that wrote it.
     fn from_str(s: &str) -> Result<QueueId, BadQueueId> {
-        let ok = s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b));
+        let ok = s.len() == 16
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b));
         if !ok {
             return Err(BadQueueId(s.to_string()));
         }
-        u64::from_str_radix(s, 16).map(QueueId).map_err(|_| BadQueueId(s.to_string()))
+        u64::from_str_radix(s, 16)
+            .map(QueueId)
+            .map_err(|_| BadQueueId(s.to_string()))
     }
 }
 
@@ -137,7 +141,11 @@ impl IdGenerator {
     /// A generator for SMTP server `server`, process `process` (0..=15;
     /// larger values are cut to 4 bits).
     pub fn new(server: u8, process: u8) -> IdGenerator {
-        IdGenerator { server, process: process & 0xF, last: AtomicU64::new(0) }
+        IdGenerator {
+            server,
+            process: process & 0xF,
+            last: AtomicU64::new(0),
+        }
     }
 
     /// A generator whose ids are all larger than `floor` (e.g. the largest
@@ -154,7 +162,10 @@ impl IdGenerator {
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
             let t = now.max(last.saturating_add(1)) & TIME_MAX;
-            match self.last.compare_exchange_weak(last, t, Ordering::AcqRel, Ordering::Relaxed) {
+            match self
+                .last
+                .compare_exchange_weak(last, t, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return QueueId::from_parts(t, self.server, self.process),
                 Err(seen) => last = seen,
             }
@@ -170,6 +181,7 @@ pub fn now_micros() -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -181,7 +193,14 @@ mod tests {
         assert_eq!(id.server(), 0x12);
         assert_eq!(id.process(), 3);
         assert_eq!(id.cdb_dir(), '2');
-        for bad in ["", "000000006b1d2123", "000000006B1D212", "000000006B1D21234", "G00000006B1D2123", "+00000006B1D212"] {
+        for bad in [
+            "",
+            "000000006b1d2123",
+            "000000006B1D212",
+            "000000006B1D21234",
+            "G00000006B1D2123",
+            "+00000006B1D212",
+        ] {
             assert!(bad.parse::<QueueId>().is_err(), "{bad}");
         }
     }

@@ -40,13 +40,20 @@ pub struct Iqdb {
 impl Iqdb {
     /// An empty queue for at most `max_recipients` recipients.
     pub fn new(max_recipients: usize) -> Iqdb {
-        Iqdb { max: max_recipients, used: 0, tas: BTreeMap::new() }
+        Iqdb {
+            max: max_recipients,
+            used: 0,
+            tas: BTreeMap::new(),
+        }
     }
 
     /// Whether `n` more recipients would fit (for an early check at RCPT).
     pub fn has_room(&self, n: usize) -> Result<(), IqdbError> {
         if self.used.saturating_add(n) > self.max {
-            return Err(IqdbError::Full { used: self.used, max: self.max });
+            return Err(IqdbError::Full {
+                used: self.used,
+                max: self.max,
+            });
         }
         Ok(())
     }
@@ -79,7 +86,11 @@ impl Iqdb {
 
     /// Records a recipient's new status.
     pub fn set_status(&mut self, id: QueueId, index: usize, status: RcptStatus) -> bool {
-        match self.tas.get_mut(&id).and_then(|ta| ta.recipients.get_mut(index)) {
+        match self
+            .tas
+            .get_mut(&id)
+            .and_then(|ta| ta.recipients.get_mut(index))
+        {
             Some(r) => {
                 r.status = status;
                 true

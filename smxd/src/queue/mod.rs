@@ -42,7 +42,8 @@ use smx_grammar::config::QmgrConf;
 pub use cdb::{Cdb, CdbWriter};
 pub use disk::{DiskLow, DiskProbe, DiskWatch, StatvfsProbe};
 pub use ibdb::{
-    recover, Durable, IbdbConf, IbdbError, IbdbWriter, RcptStatus, Recipient, Record, Recovered, Transaction,
+    recover, Durable, IbdbConf, IbdbError, IbdbWriter, RcptStatus, Recipient, Record, Recovered,
+    Transaction,
 };
 pub use id::{IdGenerator, QueueId};
 pub use iqdb::{Iqdb, IqdbError};
@@ -82,7 +83,11 @@ impl Default for QueueConf {
     /// The defaults of `smx.conf` (see `smx_grammar::config::qmgr`).
     fn default() -> QueueConf {
         QueueConf {
-            ibdb: IbdbConf { max_commit_delay: Duration::from_micros(10_000), max_open_tas: 100, size: 64 << 20 },
+            ibdb: IbdbConf {
+                max_commit_delay: Duration::from_micros(10_000),
+                max_open_tas: 100,
+                size: 64 << 20,
+            },
             iqdb_max_entries: 8192,
             min_disk_space: 100 << 20,
             ok_disk_space: 200 << 20,
@@ -184,17 +189,32 @@ impl Queue {
             }
         }
         let stored: HashSet<QueueId> = stored.into_iter().collect();
-        recovered.missing_content = recovered.transactions.iter().map(|t| t.id).filter(|id| !stored.contains(id)).collect();
+        recovered.missing_content = recovered
+            .transactions
+            .iter()
+            .map(|t| t.id)
+            .filter(|id| !stored.contains(id))
+            .collect();
         let mut iqdb = Iqdb::new(conf.iqdb_max_entries);
         for ta in &recovered.transactions {
             iqdb.insert_recovered(ta.clone());
         }
         let ibdb = IbdbWriter::start(&ibdb_dir, conf.ibdb, &recovered)?;
         let probe = conf.disk_probe.clone().unwrap_or_else(|| {
-            Arc::new(StatvfsProbe { dirs: vec![queue_dir.to_path_buf(), cdb.base().to_path_buf()] })
+            Arc::new(StatvfsProbe {
+                dirs: vec![queue_dir.to_path_buf(), cdb.base().to_path_buf()],
+            })
         });
         let disk = DiskWatch::new(probe, conf.min_disk_space, conf.ok_disk_space);
-        Ok((Queue { cdb, ibdb, iqdb: Mutex::new(iqdb), disk }, recovered))
+        Ok((
+            Queue {
+                cdb,
+                ibdb,
+                iqdb: Mutex::new(iqdb),
+                disk,
+            },
+            recovered,
+        ))
     }
 
     /// Whether a transaction with `recipients` recipients would be taken now
@@ -224,8 +244,15 @@ impl Queue {
     }
 
     /// Logs a recipient's new status (delivery side).
-    pub async fn rcpt_done(&self, id: QueueId, index: u32, status: RcptStatus) -> Result<(), CommitError> {
-        self.ibdb.append(vec![Record::RcptDone { id, index, status }]).await?;
+    pub async fn rcpt_done(
+        &self,
+        id: QueueId,
+        index: u32,
+        status: RcptStatus,
+    ) -> Result<(), CommitError> {
+        self.ibdb
+            .append(vec![Record::RcptDone { id, index, status }])
+            .await?;
         self.iqdb().set_status(id, index as usize, status);
         Ok(())
     }

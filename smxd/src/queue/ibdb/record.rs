@@ -61,7 +61,11 @@ pub struct Recipient {
 impl Recipient {
     /// A pending recipient without parameters.
     pub fn new(address: impl Into<String>) -> Recipient {
-        Recipient { address: address.into(), params: String::new(), status: RcptStatus::Pending }
+        Recipient {
+            address: address.into(),
+            params: String::new(),
+            status: RcptStatus::Pending,
+        }
     }
 }
 
@@ -183,7 +187,11 @@ const CRC_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[i] = c;
@@ -193,6 +201,7 @@ const CRC_TABLE: [u32; 256] = {
 };
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -204,7 +213,11 @@ mod tests {
 
     #[test]
     fn roundtrip_and_every_cut() {
-        let rec = Record::RcptDone { id: QueueId::from_u64(42), index: 3, status: RcptStatus::Delivered };
+        let rec = Record::RcptDone {
+            id: QueueId::from_u64(42),
+            index: 3,
+            status: RcptStatus::Delivered,
+        };
         let mut buf = Vec::new();
         rec.encode(&mut buf).unwrap();
         assert_eq!(decode(&buf), Decoded::Record(rec, buf.len()));

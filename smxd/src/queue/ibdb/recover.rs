@@ -87,7 +87,10 @@ pub fn list_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
 /// Reads (and repairs) the IBDB in `dir`, making the directory if it is
 /// missing.
 pub fn recover(dir: &Path) -> io::Result<Recovered> {
-    DirBuilder::new().recursive(true).mode(IBDB_DIR_MODE).create(dir)?;
+    DirBuilder::new()
+        .recursive(true)
+        .mode(IBDB_DIR_MODE)
+        .create(dir)?;
     let mut out = Recovered::default();
     // Open transactions by commit order: (file, index in file) is that order.
     let mut open: BTreeMap<(u64, usize), Transaction> = BTreeMap::new();
@@ -130,7 +133,12 @@ pub fn recover(dir: &Path) -> io::Result<Recovered> {
             f.set_len(at as u64)?;
             f.sync_all()?;
         }
-        out.files.push(RecoveredFile { seq, len: at as u64, cut, reason });
+        out.files.push(RecoveredFile {
+            seq,
+            len: at as u64,
+            cut,
+            reason,
+        });
     }
     if changed_dir {
         fs::File::open(dir)?.sync_all()?;
@@ -150,8 +158,8 @@ fn apply(
         Record::TaOpen(ta) => {
             // The writer refuses an id that is still open; should one turn
             // up anyway, the first commit wins.
-            if !key_of.contains_key(&ta.id) {
-                key_of.insert(ta.id, key);
+            if let std::collections::hash_map::Entry::Vacant(e) = key_of.entry(ta.id) {
+                e.insert(key);
                 open.insert(key, ta);
             }
         }

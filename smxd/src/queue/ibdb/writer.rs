@@ -124,14 +124,18 @@ impl IbdbWriter {
         state.files.insert(next, 0);
         state.cleanup()?;
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new().name("ibdb-writer".into()).spawn(move || state.run(rx))?;
+        std::thread::Builder::new()
+            .name("ibdb-writer".into())
+            .spawn(move || state.run(rx))?;
         Ok(IbdbWriter { tx, stats })
     }
 
     /// Appends `records` and returns once they are on disk.
     pub async fn append(&self, records: Vec<Record>) -> Result<Durable, IbdbError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Request { records, reply }).map_err(|_| IbdbError::Stopped)?;
+        self.tx
+            .send(Request { records, reply })
+            .map_err(|_| IbdbError::Stopped)?;
         rx.await.map_err(|_| IbdbError::Stopped)?
     }
 
@@ -168,7 +172,11 @@ impl State {
             let mut batch = vec![first];
             while batch.len() < max {
                 let wait = deadline.saturating_duration_since(Instant::now());
-                let next = if wait.is_zero() { rx.try_recv().ok() } else { rx.recv_timeout(wait).ok() };
+                let next = if wait.is_zero() {
+                    rx.try_recv().ok()
+                } else {
+                    rx.recv_timeout(wait).ok()
+                };
                 match next {
                     Some(r) => batch.push(r),
                     None => break,
@@ -191,7 +199,9 @@ impl State {
         let mut accepted = Vec::with_capacity(batch.len());
         for req in batch {
             let dup = req.records.iter().find_map(|r| match r {
-                Record::TaOpen(ta) if self.open.contains_key(&ta.id) || !opening.insert(ta.id) => Some(ta.id),
+                Record::TaOpen(ta) if self.open.contains_key(&ta.id) || !opening.insert(ta.id) => {
+                    Some(ta.id)
+                }
                 _ => None,
             });
             if let Some(id) = dup {
@@ -210,7 +220,10 @@ impl State {
         if accepted.is_empty() {
             return;
         }
-        let result = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
+        let result = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
         if let Err(e) = result {
             let why = format!("{}: {e}", self.dir.join(file_name(self.seq)).display());
             self.failed = Some(why.clone());
@@ -223,15 +236,19 @@ impl State {
         let fsync = self.stats.fsyncs.fetch_add(1, Ordering::AcqRel) + 1;
         let n: usize = accepted.iter().map(|r| r.records.len()).sum();
         self.stats.records.fetch_add(n as u64, Ordering::Relaxed);
-        for req in accepted {
-            for rec in &req.records {
-                self.track(rec);
-            }
-            self.stats.committed.fetch_add(1, Ordering::Relaxed);
-            let _ = req.reply.send(Ok(Durable { fsync }));
+        for rec in accepted.iter().flat_map(|r| &r.records) {
+            self.track(rec);
         }
+        // Rotation and cleanup before the answers, so that a caller sees
+        // their effect; they cost something only once per file. The
+        // records are durable whatever happens here, but a failure stops
+        // the writer.
         if let Err(e) = self.after_batch() {
             self.failed = Some(format!("{}: {e}", self.dir.display()));
+        }
+        for req in accepted {
+            self.stats.committed.fetch_add(1, Ordering::Relaxed);
+            let _ = req.reply.send(Ok(Durable { fsync }));
         }
     }
 
@@ -289,7 +306,11 @@ impl State {
 /// Creates IBDB file `seq` with its magic, durable with its directory entry.
 fn create_file(dir: &Path, seq: u64) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = OpenOptions::new().append(true).create_new(true).mode(0o600).open(dir.join(file_name(seq)))?;
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dir.join(file_name(seq)))?;
     f.write_all(MAGIC)?;
     f.sync_all()?;
     File::open(dir)?.sync_all()?;
