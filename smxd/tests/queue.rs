@@ -665,3 +665,39 @@ fn crash_kill9_loses_no_committed_message() {
         rec.truncated_bytes()
     );
 }
+
+// ---------------------------------------------------------------- config
+
+#[test]
+fn conf_from_smx_conf() {
+    let checked = smx_grammar::check_str("smx.conf", "");
+    let global = checked.config.unwrap().global;
+    let c = QueueConf::from_config(&global.qmgr, &global.cdb_base_directory);
+    let d = QueueConf::default();
+    assert_eq!(
+        c.ibdb, d.ibdb,
+        "QueueConf::default follows the grammar's defaults"
+    );
+    assert_eq!(
+        (c.iqdb_max_entries, c.min_disk_space, c.ok_disk_space),
+        (d.iqdb_max_entries, d.min_disk_space, d.ok_disk_space)
+    );
+
+    let text = "qmgr { IBDB { max_commit_delay = 2000; size = 1MB; max_open_TAs = 7; } IQDB { max_cache_entries = 50; } min_disk_space = 10; ok_disk_space = 20; }";
+    let checked = smx_grammar::check_str("smx.conf", text);
+    assert!(checked.is_ok(), "{:?}", checked.diagnostics);
+    let global = checked.config.unwrap().global;
+    let c = QueueConf::from_config(&global.qmgr, &global.cdb_base_directory);
+    assert_eq!(
+        c.ibdb,
+        IbdbConf {
+            max_commit_delay: Duration::from_micros(2000),
+            max_open_tas: 7,
+            size: 1 << 20
+        }
+    );
+    assert_eq!(
+        (c.iqdb_max_entries, c.min_disk_space, c.ok_disk_space),
+        (50, 10 << 10, 20 << 10)
+    );
+}
