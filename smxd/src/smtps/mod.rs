@@ -1,1 +1,56 @@
-//! (being written)
+//! The SMTP server (README §3.10): one [`serve`] call runs one SMTP session
+//! over any `AsyncRead + AsyncWrite` (TCP, TLS later, or an in-memory pipe
+//! in tests). It speaks RFC 5321 with PIPELINING (RFC 2920), 8BITMIME
+//! (RFC 6152, when the `8bitmime` flag is set), SIZE (RFC 1870),
+//! ENHANCEDSTATUSCODES (RFC 2034/3463), DSN (RFC 3461), SMTPUTF8
+//! (RFC 6531) and CHUNKING (RFC 3030), and applies the limits of §3.10.
+//!
+//! Privilege: none. smtps is started by the MCP with its listening socket
+//! passed in, runs as an unprivileged user, and touches no file itself:
+//! policy and storage go through the [`backend::Backend`] it is given,
+//! which the integrator implements over the address resolver (SMAR) and the
+//! queue manager (QMGR, which owns the queue and commits the envelope).
+//!
+//! Layout, one concern per file, no I/O outside `conn.rs`:
+//! - `reply.rs`: every reply, with its enhanced code; `soft_bounce`.
+//! - `command.rs`: one command line → [`command::Command`]; line limits.
+//! - `address.rs`: paths and MAIL/RCPT parameters.
+//! - `data.rs`: DATA framing (smuggling-proof; bare CR/LF decision there).
+//! - `bdat.rs`: CHUNKING rules.
+//! - `received.rs`: the `Received:` header.
+//! - `conn.rs`: buffered reads, timeouts, pipelined reply flushing.
+//! - `session.rs`: the state machine and the limits; `hello.rs`,
+//!   `mail.rs`, `rcpt.rs`, `message.rs`: the commands.
+
+pub mod address;
+pub mod backend;
+pub mod bdat;
+pub mod command;
+pub mod conn;
+pub mod data;
+mod hello;
+mod mail;
+mod message;
+mod rcpt;
+pub mod received;
+pub mod reply;
+mod session;
+
+pub use backend::{Backend, Envelope, Peer, Recipient, SessionInfo, Verdict};
+pub use reply::Reply;
+
+use smx_grammar::config::SmtpsConf;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Runs one SMTP session on `stream` until QUIT, a closing error, a
+/// timeout or the client's disconnect. `hostname` is used in the greeting
+/// and in `Received:`.
+pub async fn serve<S, B>(stream: S, peer: Peer, conf: &SmtpsConf, hostname: &str, backend: &B)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    B: Backend,
+{
+    session::Session::new(stream, peer, conf, hostname, backend)
+        .run()
+        .await
+}

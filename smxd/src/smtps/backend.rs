@@ -1,0 +1,99 @@
+//! What the SMTP session asks of the rest of smx: policy (connect, MAIL,
+//! RCPT) and storage (`deliver`). The integrator implements [`Backend`]
+//! over the address resolver (access map, relaying) and the queue manager
+//! (content database + IBDB); tests implement it in memory.
+//!
+//! `deliver` receives the whole message in a buffer, bounded by
+//! `max_message_size` plus the `Received:` header: simple, and enough for
+//! the limits smx ships with. Streaming into the CDB file while reading is
+//! a later refinement that only changes this trait.
+
+use super::address::{ForwardPath, MailParams, RcptParams, ReversePath};
+use super::reply::Reply;
+use std::future::Future;
+use std::net::SocketAddr;
+
+/// The client at the other end.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Peer {
+    /// Its address (none for in-memory or Unix-socket sessions).
+    pub addr: Option<SocketAddr>,
+    /// Its name from reverse DNS, if looked up.
+    pub name: Option<String>,
+}
+
+/// What a policy hook decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go on (the session sends its own success reply).
+    Accept,
+    /// Refuse with this reply; a `421` also closes the session.
+    Reject(Reply),
+}
+
+/// What the session knows when it asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The client.
+    pub peer: Peer,
+    /// The EHLO/HELO argument.
+    pub helo: Option<String>,
+    /// True after EHLO.
+    pub esmtp: bool,
+}
+
+/// One accepted recipient with its DSN parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The address.
+    pub path: ForwardPath,
+    /// NOTIFY, ORCPT.
+    pub params: RcptParams,
+}
+
+/// The envelope of one message, as handed to [`Backend::deliver`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The client.
+    pub client: Peer,
+    /// Its EHLO/HELO argument.
+    pub helo: String,
+    /// `SMTP`, `ESMTP` or `UTF8SMTP` (RFC 3848, RFC 6531), as in Received:.
+    pub protocol: &'static str,
+    /// MAIL FROM.
+    pub sender: ReversePath,
+    /// SIZE, BODY, SMTPUTF8, RET, ENVID, AUTH.
+    pub mail: MailParams,
+    /// The accepted recipients, in order.
+    pub recipients: Vec<Recipient>,
+}
+
+/// Policy and storage for the SMTP server.
+pub trait Backend: Send + Sync {
+    /// A client connected; `Reject` replaces the greeting and ends the
+    /// session.
+    fn connect(&self, peer: &Peer) -> impl Future<Output = Verdict> + Send;
+    /// MAIL FROM, after its syntax and the size were checked.
+    fn mail(
+        &self,
+        s: &SessionInfo,
+        from: &ReversePath,
+        p: &MailParams,
+    ) -> impl Future<Output = Verdict> + Send;
+    /// RCPT TO, after its syntax and the recipient limits were checked. A
+    /// `Reject` counts as an invalid address (§3.10 items 8 and 12).
+    fn rcpt(
+        &self,
+        s: &SessionInfo,
+        to: &ForwardPath,
+        p: &RcptParams,
+    ) -> impl Future<Output = Verdict> + Send;
+    /// Stores one accepted message durably (`content` starts with the
+    /// server's `Received:` header and ends in CRLF) and returns its queue
+    /// id; only after it returns `Ok` does the session answer `250`.
+    fn deliver(
+        &self,
+        envelope: &Envelope,
+        content: &[u8],
+    ) -> impl Future<Output = Result<String, Reply>> + Send;
+}

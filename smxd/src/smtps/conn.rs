@@ -1,0 +1,197 @@
+//! The session's side of the byte stream: buffered reads with
+//! `io_timeout`, and replies held back while pipelined input is pending
+//! (RFC 2920 §3.2: the server flushes only before it would block on a read).
+//!
+//! Command lines end only at CRLF. A line with a bare CR or a line ended
+//! by a bare LF is returned as [`Line::BareNewline`] (the session answers
+//! `500 5.5.2`), so that command and data framing agree on what a line is.
+
+use super::reply::Reply;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+/// Why reading or writing stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoStop {
+    /// `io_timeout` passed.
+    Timeout,
+    /// The peer closed, or an I/O error.
+    Closed,
+}
+
+/// One command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// The line without its CRLF.
+    Text(Vec<u8>),
+    /// Longer than the reader keeps; discarded up to its LF.
+    TooLong,
+    /// Contained a bare CR, or ended in a bare LF.
+    BareNewline,
+}
+
+/// Buffered connection.
+pub struct Conn<S> {
+    io: S,
+    input: Vec<u8>,
+    pos: usize,
+    output: Vec<u8>,
+    timeout: Duration,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Wraps a stream.
+    pub fn new(io: S, timeout: Duration) -> Self {
+        Conn {
+            io,
+            input: Vec::new(),
+            pos: 0,
+            output: Vec::new(),
+            timeout,
+        }
+    }
+
+    /// Queues a reply; it is sent at the next flush.
+    pub fn push(&mut self, r: &Reply) {
+        r.write_to(&mut self.output);
+    }
+
+    /// Sends the queued replies.
+    pub async fn flush(&mut self) -> Result<(), IoStop> {
+        if self.output.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.output);
+        let w = async {
+            self.io.write_all(&out).await?;
+            self.io.flush().await
+        };
+        match tokio::time::timeout(self.timeout, w).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(IoStop::Closed),
+            Err(_) => Err(IoStop::Timeout),
+        }
+    }
+
+    /// Flushes, then shuts the write side down (best effort).
+    pub async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = tokio::time::timeout(self.timeout, self.io.shutdown()).await;
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.input[self.pos..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        if self.pos >= self.input.len() {
+            self.input.clear();
+            self.pos = 0;
+        } else if self.pos > 65_536 {
+            self.input.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+
+    /// Reads more input; flushes pending replies first (PIPELINING).
+    async fn fill(&mut self) -> Result<(), IoStop> {
+        self.flush().await?;
+        let mut tmp = [0u8; 16_384];
+        match tokio::time::timeout(self.timeout, self.io.read(&mut tmp)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => Err(IoStop::Closed),
+            Ok(Ok(n)) => {
+                self.input.extend_from_slice(&tmp[..n]);
+                Ok(())
+            }
+            Err(_) => Err(IoStop::Timeout),
+        }
+    }
+
+    /// True when the client has already sent something (checked once,
+    /// without waiting: the early-talker test before the greeting).
+    pub async fn has_early_input(&mut self) -> bool {
+        let mut tmp = [0u8; 1024];
+        let io = &mut self.io;
+        let n = poll_fn(|cx| {
+            let mut rb = ReadBuf::new(&mut tmp);
+            match Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => Poll::Ready(rb.filled().len()),
+                Poll::Ready(Err(_)) | Poll::Pending => Poll::Ready(0),
+            }
+        })
+        .await;
+        self.input.extend_from_slice(&tmp[..n]);
+        n > 0
+    }
+
+    /// Reads one command line of at most `max` octets (CRLF included).
+    pub async fn read_line(&mut self, max: usize) -> Result<Line, IoStop> {
+        let mut discarding = false;
+        loop {
+            let buf = self.buffered();
+            if let Some(i) = buf.iter().position(|&b| b == b'\n') {
+                let line = &buf[..i];
+                let result = if discarding || i + 1 > max {
+                    Line::TooLong
+                } else if i == 0 || line[i - 1] != b'\r' || line[..i - 1].contains(&b'\r') {
+                    Line::BareNewline
+                } else {
+                    Line::Text(line[..i - 1].to_vec())
+                };
+                self.consume(i + 1);
+                return Ok(result);
+            }
+            if buf.len() >= max {
+                discarding = true;
+                let n = buf.len();
+                self.consume(n);
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Feeds input to `sink` until it reports the end (DATA); what follows
+    /// the end stays buffered for the next command.
+    pub async fn read_until(
+        &mut self,
+        mut sink: impl FnMut(&[u8]) -> Option<usize>,
+    ) -> Result<(), IoStop> {
+        loop {
+            if !self.buffered().is_empty() {
+                let buf = self.buffered();
+                let len = buf.len();
+                if let Some(n) = sink(buf) {
+                    self.consume(n);
+                    return Ok(());
+                }
+                self.consume(len);
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Passes exactly `n` octets to `sink` (BDAT).
+    pub async fn read_exact(
+        &mut self,
+        mut n: u64,
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<(), IoStop> {
+        loop {
+            let buf = self.buffered();
+            let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
+            if take > 0 {
+                sink(&buf[..take]);
+                self.consume(take);
+                n -= take as u64;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            self.fill().await?;
+        }
+    }
+}
