@@ -10,6 +10,15 @@
 //! and waits for SIGTERM, so the MCP can supervise it.
 
 use std::path::PathBuf;
+
+/// One log line to stderr in a single write(2), so lines of the MCP and of
+/// its children sharing the same stderr do not interleave.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = std::io::stderr().write_all(format!("{}\n", format_args!($($arg)*)).as_bytes());
+    }};
+}
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: smxd [mcp|qmgr|smar|smtps|smtpc|lmtpl] [-f FILE] [-N NAME] [-i ID] [-h]
@@ -35,7 +44,7 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
         .and_then(|s| s.to_str())
         .unwrap_or("smxd");
     let mut it = argv.iter().skip(1).peekable();
-    let component = if COMPONENTS.contains(&prog) && prog != "fdtest" {
+    let component = if COMPONENTS.contains(&prog) {
         prog.to_string()
     } else {
         match it.peek() {
@@ -81,7 +90,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("smxd: {e}\n{USAGE}");
+            say!("smxd: {e}\n{USAGE}");
             return ExitCode::from(64);
         }
     };
@@ -106,14 +115,13 @@ fn stub(component: &str, args: &Args) -> i32 {
         .map(|i| format!(" id={i}"))
         .unwrap_or_default();
     let pid = std::process::id();
-    eprintln!("{who}: component {component} is not implemented yet (pid={pid}{id})");
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("{who}: {e}");
+            say!("{who}: {e}");
             return 71;
         }
     };
@@ -124,14 +132,17 @@ fn stub(component: &str, args: &Args) -> i32 {
             signal(SignalKind::interrupt()),
             signal(SignalKind::hangup()),
         ) else {
-            eprintln!("{who}: cannot install signal handlers");
+            say!("{who}: cannot install signal handlers");
             return 71;
         };
+        // Logged once the handlers are in place, so a supervisor that sees
+        // this line may signal.
+        say!("{who}: component {component} is not implemented yet (pid={pid}{id})");
         loop {
             tokio::select! {
-                _ = term.recv() => { eprintln!("{who}: SIGTERM (pid={pid}); exiting"); return 0; }
-                _ = int.recv() => { eprintln!("{who}: SIGINT (pid={pid}); exiting"); return 0; }
-                _ = hup.recv() => eprintln!("{who}: SIGHUP (pid={pid}); reloading configuration"),
+                _ = term.recv() => { say!("{who}: SIGTERM (pid={pid}); exiting"); return 0; }
+                _ = int.recv() => { say!("{who}: SIGINT (pid={pid}); exiting"); return 0; }
+                _ = hup.recv() => say!("{who}: SIGHUP (pid={pid}); reloading configuration"),
             }
         }
     })
@@ -143,12 +154,12 @@ fn fdtest(args: &Args) -> i32 {
     use smxd::mcp::fdpass::{receive_listener, ReceivedListener};
     use std::io::Write;
     let Some(path) = args.rest.first() else {
-        eprintln!("fdtest: usage: smxd fdtest PASS_FD_SOCKET");
+        say!("fdtest: usage: smxd fdtest PASS_FD_SOCKET");
         return 64;
     };
     match receive_listener(std::path::Path::new(path)) {
         Ok(ReceivedListener::Tcp(l)) => {
-            eprintln!(
+            say!(
                 "fdtest: received an inet listener (pid={})",
                 std::process::id()
             );
@@ -158,7 +169,7 @@ fn fdtest(args: &Args) -> i32 {
             0
         }
         Ok(ReceivedListener::Unix(l)) => {
-            eprintln!(
+            say!(
                 "fdtest: received a unix listener (pid={})",
                 std::process::id()
             );
@@ -168,7 +179,7 @@ fn fdtest(args: &Args) -> i32 {
             0
         }
         Err(e) => {
-            eprintln!("fdtest: {e}");
+            say!("fdtest: {e}");
             71
         }
     }

@@ -37,8 +37,12 @@ use smx_grammar::config::StartAction;
 use std::path::{Path, PathBuf};
 use supervise::{Prepared, Tuning, EX_CONFIG, EX_OSERR};
 
-fn log(msg: impl AsRef<str>) {
-    eprintln!("mcp: {}", msg.as_ref());
+/// One line to stderr in a single write(2), so that lines of the MCP and
+/// of its children, which share stderr, do not interleave.
+pub(crate) fn log(msg: impl AsRef<str>) {
+    use std::io::Write;
+    let line = format!("mcp: {}\n", msg.as_ref());
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Runs the MCP with the configuration file `config`; returns the exit
@@ -53,10 +57,8 @@ pub fn main(config: &Path) -> i32 {
         }
     };
     for d in &checked.diagnostics {
-        eprintln!(
-            "{}",
-            smx_grammar::diag::render(d, &checked.source, smx_grammar::Format::Human)
-        );
+        let text = smx_grammar::diag::render(d, &checked.source, smx_grammar::Format::Human);
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{text}\n").as_bytes());
     }
     let (true, Some(conf)) = (checked.is_ok(), checked.config.as_ref()) else {
         log(format!(
@@ -142,7 +144,7 @@ pub fn main(config: &Path) -> i32 {
             let path = PathBuf::from(p);
             match listen::open_unix(
                 &path,
-                Some(0o077),
+                Some(0o177),
                 None,
                 None,
                 Some((run_as.uid, run_as.gid)),

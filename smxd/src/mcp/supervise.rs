@@ -131,9 +131,7 @@ struct Supervisor {
     shutting_down: bool,
 }
 
-fn log(msg: impl AsRef<str>) {
-    eprintln!("mcp: {}", msg.as_ref());
-}
+use super::log;
 
 fn describe(status: &std::io::Result<ExitStatus>) -> String {
     match status {
