@@ -148,6 +148,13 @@ impl Mcp {
 
 impl Drop for Mcp {
     fn drop(&mut self) {
+        // Let the MCP stop and reap its children first (a SIGKILLed MCP
+        // leaves them to init, which may not reap them in a container).
+        self.signal(Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         for p in self.all_pids() {
