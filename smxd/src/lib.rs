@@ -5,6 +5,8 @@
 //!   components.
 //! - [`mcp`]: the supervisor (README §3.7): starts the components, owns the
 //!   listening sockets, restarts what crashes, forwards signals.
+//! - [`qmgr`]: the queue manager (README §3.8), receive side; [`proto`]:
+//!   what the SMTP servers and the QMGR say to each other.
 //! - [`smtps`]: the SMTP server (README §3.10): protocol parser, session
 //!   state machine over any `AsyncRead + AsyncWrite`, smuggling-proof DATA
 //!   and BDAT.
@@ -15,7 +17,11 @@
 //! Each component runs as its own process with the least privilege it
 //! needs; see each module's header.
 
+pub mod component;
+pub mod inbound;
 pub mod ipc;
 pub mod mcp;
+pub mod proto;
+pub mod qmgr;
 pub mod queue;
 pub mod smtps;

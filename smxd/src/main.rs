@@ -96,6 +96,7 @@ fn main() -> ExitCode {
     };
     let code = match args.component.as_str() {
         "mcp" => smxd::mcp::main(&args.config),
+        "qmgr" => smxd::qmgr::main(&args.config),
         "fdtest" => fdtest(&args),
         c => stub(c, &args),
     };

@@ -1,0 +1,76 @@
+//! What every component does first: read and check `smx.conf`, find the
+//! queue directory (README §3.6; `queue_directory` is relative to the
+//! configuration file's directory) and make it the working directory, so
+//! that socket and database paths of the configuration resolve against it.
+
+use smx_grammar::Config;
+use std::path::{Path, PathBuf};
+
+/// EX_CONFIG: the configuration cannot be used; the MCP does not restart.
+pub const EX_CONFIG: i32 = 78;
+/// EX_OSERR.
+pub const EX_OSERR: i32 = 71;
+/// EX_TEMPFAIL.
+pub const EX_TEMPFAIL: i32 = 75;
+
+/// A loaded configuration.
+pub struct Loaded {
+    /// The typed configuration.
+    pub conf: Config,
+    /// The configuration file, absolute.
+    pub config_path: PathBuf,
+    /// Its directory (configuration-relative paths resolve against it).
+    pub conf_dir: PathBuf,
+    /// The queue directory, absolute; also the working directory.
+    pub queue_dir: PathBuf,
+}
+
+impl Loaded {
+    /// A configuration-relative path (maps, certificates), made absolute.
+    pub fn conf_path(&self, p: &str) -> PathBuf {
+        self.conf_dir.join(p)
+    }
+}
+
+/// One log line to stderr in a single write, prefixed by the component.
+pub fn log(who: &str, msg: impl AsRef<str>) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().write_all(format!("{who}: {}\n", msg.as_ref()).as_bytes());
+}
+
+/// Loads `config` for component `who`; on failure logs why and returns the
+/// exit code (78 for configuration errors).
+pub fn load(who: &str, config: &Path) -> Result<Loaded, i32> {
+    let checked = smx_grammar::check_file(config).map_err(|e| {
+        log(who, e.to_string());
+        EX_CONFIG
+    })?;
+    if !checked.is_ok() {
+        for d in checked.errors() {
+            let text = smx_grammar::diag::render(d, &checked.source, smx_grammar::Format::Human);
+            log(who, text.trim_end());
+        }
+        return Err(EX_CONFIG);
+    }
+    let conf = checked.config.ok_or(EX_CONFIG)?;
+    let config_path = std::fs::canonicalize(config).map_err(|e| {
+        log(who, format!("{}: {e}", config.display()));
+        EX_CONFIG
+    })?;
+    let conf_dir = config_path
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    let queue_dir = conf_dir.join(&conf.global.queue_directory);
+    std::fs::create_dir_all(&queue_dir)
+        .and_then(|()| std::env::set_current_dir(&queue_dir))
+        .map_err(|e| {
+            log(who, format!("queue directory {}: {e}", queue_dir.display()));
+            EX_OSERR
+        })?;
+    Ok(Loaded {
+        conf,
+        config_path,
+        conf_dir,
+        queue_dir,
+    })
+}

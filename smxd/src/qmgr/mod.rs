@@ -1,0 +1,191 @@
+//! The queue manager, receive side (README §1.1, §3.8, §7.1): owns the
+//! envelope log (IBDB), the incoming queue (IQDB) and the content database
+//! (CDB) through [`crate::queue::Queue`], and answers the SMTP servers on
+//! `SMTPS_socket`.
+//!
+//! Privilege: runs as the QMGR user (`qmgr { user = smxq; }`); it needs
+//! the queue directory and nothing else. It talks to the SMTP servers over
+//! the Unix socket `SMTPS_socket` (relative to the queue directory, in a
+//! directory of its own, mode 0770) and never to the network.
+//!
+//! On start it recovers: open transactions are rebuilt from IBDB, content
+//! files without a committed transaction are removed, a torn IBDB tail is
+//! cut off. Each commit is logged postmaster-style:
+//! `ID: from=<sender>, size=N, nrcpt=N`.
+//!
+//! Delivery (AQ, DEFEDB, the scheduler) arrives with the delivery issue;
+//! until then committed mail stays in the queue.
+
+use crate::component::{self, Loaded};
+use crate::ipc::{self, IpcError};
+use crate::proto::{QmgrAnswer, SmtpsRequest};
+use crate::queue::{CommitError, Queue, QueueConf};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+const WHO: &str = "qmgr";
+
+/// Runs the QMGR until SIGTERM; returns the exit code.
+pub fn main(config: &Path) -> i32 {
+    let loaded = match component::load(WHO, config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            component::log(WHO, format!("cannot start the runtime: {e}"));
+            return component::EX_OSERR;
+        }
+    };
+    rt.block_on(run(loaded))
+}
+
+async fn run(loaded: Loaded) -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let g = &loaded.conf.global;
+    let qconf = QueueConf::from_config(&g.qmgr, &g.cdb_base_directory);
+    let (queue, recovered) = match Queue::open(&loaded.queue_dir, &qconf) {
+        Ok(q) => q,
+        Err(e) => {
+            component::log(WHO, format!("cannot open the queue: {e}"));
+            return component::EX_TEMPFAIL;
+        }
+    };
+    component::log(
+        WHO,
+        format!(
+            "queue {} open: {} transactions recovered, {} orphan content files removed",
+            loaded.queue_dir.display(),
+            recovered.transactions.len(),
+            recovered.orphans_removed.len()
+        ),
+    );
+    let queue = Arc::new(queue);
+    let listener = match bind(&g.smtps_socket) {
+        Ok(l) => l,
+        Err(e) => {
+            component::log(WHO, format!("{}: {e}", g.smtps_socket));
+            return component::EX_OSERR;
+        }
+    };
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        component::log(WHO, "cannot install signal handlers");
+        return component::EX_OSERR;
+    };
+    component::log(WHO, format!("listening for SMTP servers on {}", g.smtps_socket));
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_smtps(stream, queue.clone()));
+                }
+                Err(e) => component::log(WHO, format!("accept: {e}")),
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => component::log(WHO, "SIGHUP: nothing to reload yet"),
+        }
+    }
+    component::log(WHO, "stopping");
+    0
+}
+
+/// Binds `SMTPS_socket`, creating its directory (mode 0770) and removing a
+/// stale socket left by a crash.
+fn bind(path: &str) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Path::new(path);
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770))?;
+    }
+    match std::fs::remove_file(p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    UnixListener::bind(p)
+}
+
+/// Serves one SMTP server connection: requests are handled concurrently
+/// (commits of many sessions share one fsync), answers go back through
+/// one writer in any order, matched by sequence number.
+async fn serve_smtps(stream: UnixStream, queue: Arc<Queue>) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<(u64, QmgrAnswer)>(1024);
+    let writer = tokio::spawn(async move {
+        while let Some((seq, answer)) = rx.recv().await {
+            if ipc::write_frame(&mut wr, seq, &answer).await.is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        match ipc::read_frame::<SmtpsRequest, _>(&mut rd).await {
+            Ok(Some(env)) => {
+                let queue = queue.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let answer = handle(&queue, env.msg).await;
+                    let _ = tx.send((env.seq, answer)).await;
+                });
+            }
+            Ok(None) => break,
+            Err(IpcError::Io(_)) => break,
+            Err(e) => {
+                // A malformed frame closes this connection, never the QMGR.
+                component::log(WHO, format!("SMTP server connection: {e}; closing it"));
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+async fn handle(queue: &Queue, req: SmtpsRequest) -> QmgrAnswer {
+    match req {
+        SmtpsRequest::Room { recipients } => match queue.check_accept(recipients) {
+            Ok(()) => QmgrAnswer::Ok,
+            Err(e) => refused(&e),
+        },
+        SmtpsRequest::Commit(ta) => {
+            let id = ta.id;
+            let line = format!(
+                "{id}: from=<{}>, size={}, nrcpt={}",
+                ta.sender,
+                ta.size,
+                ta.recipients.len()
+            );
+            match queue.commit(ta).await {
+                Ok(()) => {
+                    component::log(WHO, line);
+                    QmgrAnswer::Committed
+                }
+                Err(e) => {
+                    component::log(WHO, format!("{id}: not committed: {e}"));
+                    refused(&e)
+                }
+            }
+        }
+    }
+}
+
+fn refused(e: &CommitError) -> QmgrAnswer {
+    let (code, status) = e.smtp_status();
+    QmgrAnswer::Refused {
+        code,
+        status: status.to_string(),
+        text: e.to_string(),
+    }
+}
