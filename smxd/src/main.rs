@@ -97,6 +97,7 @@ fn main() -> ExitCode {
     let code = match args.component.as_str() {
         "mcp" => smxd::mcp::main(&args.config),
         "qmgr" => smxd::qmgr::main(&args.config),
+        "smtps" => smxd::inbound::run::main(&args.config, args.name.as_deref(), args.id.as_deref()),
         "fdtest" => fdtest(&args),
         c => stub(c, &args),
     };

@@ -119,6 +119,15 @@ pub enum PlanError {
     },
 }
 
+/// Where an SMTP server section without `pass_fd_socket` receives its
+/// listening socket: `smtps/smtpsfd`, or `smtps/<name>fd` for `smtps NAME`.
+pub fn default_pass_fd_socket(name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("smtps/{}fd", n.to_ascii_lowercase()),
+        None => "smtps/smtpsfd".to_string(),
+    }
+}
+
 /// Builds the plan, in start order. `config_path` is what the components
 /// get after `-f` (absolute, since they run in the queue directory);
 /// `self_exe` is the smxd executable.
@@ -200,10 +209,7 @@ pub fn plan(
             });
         }
         if c.start_action == StartAction::Pass && c.pass_fd_socket.is_none() {
-            c.pass_fd_socket = Some(match &s.name {
-                Some(n) => format!("smtps/{}fd", n.to_ascii_lowercase()),
-                None => "smtps/smtpsfd".to_string(),
-            });
+            c.pass_fd_socket = Some(default_pass_fd_socket(s.name.as_deref()));
         }
         out.push(c);
     }

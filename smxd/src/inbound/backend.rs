@@ -1,0 +1,151 @@
+//! The SMTP server's [`Backend`]: recipient policy from [`super::policy`],
+//! storage in the queue. `deliver` writes the content file (CDB) and
+//! fsyncs it, then asks the QMGR to commit the envelope; the session
+//! answers `250` only after the QMGR says the commit is on disk (README
+//! §7.1, DESIGN.md "Storage").
+
+use super::policy::{Policy, Refusal};
+use crate::ipc::{Client, IpcError};
+use crate::proto::{QmgrAnswer, SmtpsRequest};
+use crate::queue::cdb::Cdb;
+use crate::queue::ibdb::record::{Recipient, Transaction};
+use crate::queue::id::{now_micros, IdGenerator};
+use crate::smtps::address::{ForwardPath, MailParams, RcptParams, ReversePath};
+use crate::smtps::backend::{Backend, Envelope, Peer, SessionInfo, Verdict};
+use crate::smtps::reply::Reply;
+
+/// Policy and storage of one SMTP server process.
+pub struct QueueBackend {
+    /// Recipient policy.
+    pub policy: Policy,
+    /// The connection to the QMGR.
+    pub qmgr: Client<SmtpsRequest, QmgrAnswer>,
+    /// Queue ids of this process.
+    pub ids: IdGenerator,
+    /// The content database.
+    pub cdb: Cdb,
+    /// `who` in log lines.
+    pub who: String,
+}
+
+fn tempfail(text: &str) -> Reply {
+    Reply::new(451, "4.3.0", text)
+}
+
+fn from_answer(a: QmgrAnswer) -> Result<(), Reply> {
+    match a {
+        QmgrAnswer::Ok | QmgrAnswer::Committed => Ok(()),
+        QmgrAnswer::Refused { code, status, text } => Err(Reply::new(code, &status, text)),
+    }
+}
+
+fn ipc_down(e: IpcError) -> Reply {
+    tempfail(&format!("queue manager unavailable ({e}); try again later"))
+}
+
+impl QueueBackend {
+    async fn room(&self, recipients: usize) -> Result<(), Reply> {
+        let a = self
+            .qmgr
+            .call(SmtpsRequest::Room { recipients })
+            .await
+            .map_err(ipc_down)?;
+        from_answer(a)
+    }
+}
+
+/// The opaque envelope parameters kept in IBDB until the delivery side
+/// reads them (RFC 3461 RET/ENVID, RFC 1870 SIZE, BODY, SMTPUTF8).
+fn mail_params(p: &MailParams) -> String {
+    format!("{p:?}")
+}
+
+fn rcpt_params(p: &RcptParams) -> String {
+    if p.notify.is_none() && p.orcpt.is_none() {
+        String::new()
+    } else {
+        format!("{p:?}")
+    }
+}
+
+fn address(to: &ForwardPath) -> String {
+    match to {
+        ForwardPath::Postmaster => "postmaster".to_string(),
+        ForwardPath::Mailbox(m) => m.to_string(),
+    }
+}
+
+impl Backend for QueueBackend {
+    async fn connect(&self, _peer: &Peer) -> Verdict {
+        Verdict::Accept
+    }
+
+    async fn mail(&self, _s: &SessionInfo, _from: &ReversePath, _p: &MailParams) -> Verdict {
+        // Refuse early when the queue has no room (452 4.3.1), rather than
+        // after the client has sent the whole message.
+        match self.room(0).await {
+            Ok(()) => Verdict::Accept,
+            Err(r) => Verdict::Reject(r),
+        }
+    }
+
+    async fn rcpt(&self, s: &SessionInfo, to: &ForwardPath, _p: &RcptParams) -> Verdict {
+        let addr = address(to);
+        let client = s.peer.addr.map(|a| a.ip());
+        let decision = self
+            .policy
+            .client_may_relay(client)
+            .and_then(|relay| self.policy.recipient(&addr, relay));
+        match decision {
+            Ok(()) => Verdict::Accept,
+            Err(Refusal::RelayDenied) => {
+                Verdict::Reject(Reply::new(550, "5.7.1", format!("<{addr}>: relaying denied")))
+            }
+            Err(Refusal::Temporary(why)) => {
+                crate::component::log(&self.who, format!("map lookup failed: {why}"));
+                Verdict::Reject(tempfail("temporary lookup failure; try again later"))
+            }
+        }
+    }
+
+    async fn deliver(&self, env: &Envelope, content: &[u8]) -> Result<String, Reply> {
+        self.room(env.recipients.len()).await?;
+        let id = self.ids.next_id();
+        let store = |e: std::io::Error| {
+            crate::component::log(&self.who, format!("{id}: cannot write the content file: {e}"));
+            Reply::new(452, "4.3.1", "cannot store the message now; try again later")
+        };
+        let mut w = self.cdb.create(id).await.map_err(store)?;
+        w.write_all(content).await.map_err(store)?;
+        let size = w.finish().await.map_err(store)?;
+        let ta = Transaction {
+            id,
+            sender: env.sender.0.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+            sender_params: mail_params(&env.mail),
+            recipients: env
+                .recipients
+                .iter()
+                .map(|r| Recipient {
+                    params: rcpt_params(&r.params),
+                    ..Recipient::new(address(&r.path))
+                })
+                .collect(),
+            size,
+            received_at: now_micros(),
+        };
+        let answer = self.qmgr.call(SmtpsRequest::Commit(ta)).await;
+        let result = match answer {
+            Ok(a) => from_answer(a),
+            Err(e) => Err(ipc_down(e)),
+        };
+        match result {
+            Ok(()) => Ok(id.to_string()),
+            Err(r) => {
+                // Not committed: the content file must not survive (the QMGR
+                // would also remove it as an orphan at its next start).
+                let _ = self.cdb.remove(id);
+                Err(r)
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The SMTP server process (`smxd smtps [-N NAME] -f smx.conf`): receives
+//! its listening socket from the MCP over `pass_fd_socket` (README §3.7,
+//! start_action `pass`), connects to the QMGR on `SMTPS_socket`, and serves
+//! each client with [`crate::smtps::serve`], at most `max_threads` at once.
+//!
+//! Privilege: runs unprivileged (`smtps { user = smxs; }`); it never binds
+//! port 25 itself, reads the mailertable and the access map, writes content
+//! files, and talks to the QMGR only.
+
+use super::backend::QueueBackend;
+use super::policy::{Mailertable, Policy};
+use crate::component::{self, Loaded};
+use crate::ipc::Client;
+use crate::mcp::fdpass::{receive_listener, ReceivedListener};
+use crate::queue::cdb::Cdb;
+use crate::queue::id::IdGenerator;
+use crate::smtps::backend::Peer;
+use smx_grammar::config::SmtpsConf;
+use smx_maps::db::DbType;
+use smx_maps::dbmap::DbMap;
+use smx_maps::lookup::AddressOptions;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UnixStream;
+use tokio::sync::Semaphore;
+
+/// Runs the SMTP server `name` until SIGTERM; returns the exit code.
+pub fn main(config: &Path, name: Option<&str>, process: Option<&str>) -> i32 {
+    let who = match name {
+        Some(n) => format!("smtps {n}"),
+        None => "smtps".to_string(),
+    };
+    let loaded = match component::load(&who, config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            component::log(&who, format!("cannot start the runtime: {e}"));
+            return component::EX_OSERR;
+        }
+    };
+    let process = process.and_then(|p| p.parse::<u8>().ok()).unwrap_or(0);
+    rt.block_on(run(loaded, name, process, who))
+}
+
+fn find<'a>(loaded: &'a Loaded, name: Option<&str>) -> Option<(usize, &'a SmtpsConf)> {
+    loaded
+        .conf
+        .global
+        .smtps
+        .iter()
+        .enumerate()
+        .find(|(_, s)| match (name, &s.name) {
+            (Some(n), Some(m)) => n.eq_ignore_ascii_case(m),
+            (None, None) => true,
+            _ => false,
+        })
+        .map(|(i, s)| (i, &s.conf))
+}
+
+async fn connect_qmgr(path: &str, who: &str) -> Option<UnixStream> {
+    // The QMGR may still be starting (it recovers the queue first).
+    for attempt in 0..100 {
+        match UnixStream::connect(path).await {
+            Ok(s) => return Some(s),
+            Err(e) if attempt == 99 => {
+                component::log(who, format!("cannot reach the QMGR on {path}: {e}"));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    None
+}
+
+fn policy(loaded: &Loaded, conf: &SmtpsConf, who: &str) -> Result<Policy, i32> {
+    let smar = &loaded.conf.global.smar;
+    let mt_path = loaded.conf_path(&smar.mailertable.file);
+    let mailertable = match std::fs::read_to_string(&mt_path) {
+        Ok(text) => Mailertable::parse(&text).map_err(|errors| {
+            for e in errors {
+                component::log(who, format!("{}: {e}", mt_path.display()));
+            }
+            component::EX_CONFIG
+        })?,
+        Err(e) => {
+            component::log(who, format!("{}: {e}", mt_path.display()));
+            return Err(component::EX_CONFIG);
+        }
+    };
+    let access: Option<Box<dyn smx_maps::Map>> = if conf.flags.has("access") {
+        let p = loaded.conf_path(&smar.access_map.file);
+        match DbMap::open(&p, DbType::Hash) {
+            Ok(m) => Some(Box::new(m)),
+            Err(e) => {
+                // Without its access map the server still refuses every
+                // relaying attempt: safe, and it keeps local mail flowing.
+                component::log(
+                    who,
+                    format!("access map {}: {e}; relaying only to local domains", p.display()),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Ok(Policy {
+        mailertable,
+        access,
+        lmtp_not_local: conf.flags.has("lmtp_does_not_imply_relaying"),
+        address: AddressOptions {
+            delimiter: smar.address_delimiter.chars().next().unwrap_or('+'),
+            ..AddressOptions::default()
+        },
+    })
+}
+
+fn hostname(loaded: &Loaded) -> String {
+    loaded.conf.global.hostname.clone().unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".to_string())
+    })
+}
+
+async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Some((index, conf)) = find(&loaded, name) else {
+        component::log(&who, "no such smtps section in the configuration");
+        return component::EX_CONFIG;
+    };
+    let conf = Arc::new(conf.clone());
+    let server_id = loaded.conf.smtps_ids().get(index).copied().unwrap_or(0);
+    let policy = match policy(&loaded, &conf, &who) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let fd_socket = conf
+        .mcp
+        .pass_fd_socket
+        .clone()
+        .unwrap_or_else(|| crate::mcp::plan::default_pass_fd_socket(name));
+    let listener = match tokio::task::spawn_blocking({
+        let p = fd_socket.clone();
+        move || receive_listener(Path::new(&p))
+    })
+    .await
+    {
+        Ok(Ok(ReceivedListener::Tcp(l))) => l,
+        Ok(Ok(ReceivedListener::Unix(_))) => {
+            component::log(&who, "a unix listen_socket is not supported for SMTP yet");
+            return component::EX_CONFIG;
+        }
+        Ok(Err(e)) => {
+            component::log(&who, format!("no listening socket from the MCP: {e}"));
+            return component::EX_TEMPFAIL;
+        }
+        Err(e) => {
+            component::log(&who, format!("{e}"));
+            return component::EX_OSERR;
+        }
+    };
+    let listener = match listener
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpListener::from_std(listener))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            component::log(&who, format!("listening socket: {e}"));
+            return component::EX_OSERR;
+        }
+    };
+    let g = &loaded.conf.global;
+    let Some(qmgr) = connect_qmgr(&g.smtps_socket, &who).await else {
+        return component::EX_TEMPFAIL;
+    };
+    let cdb = Cdb::new(loaded.queue_dir.join(&g.cdb_base_directory));
+    let backend = Arc::new(QueueBackend {
+        policy,
+        qmgr: Client::new(qmgr),
+        ids: IdGenerator::new(u8::try_from(server_id).unwrap_or(0), process),
+        cdb,
+        who: who.clone(),
+    });
+    let host = Arc::new(hostname(&loaded));
+    let slots = Arc::new(Semaphore::new(
+        usize::try_from(conf.max_threads).unwrap_or(256).max(1),
+    ));
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        component::log(&who, "cannot install signal handlers");
+        return component::EX_OSERR;
+    };
+    component::log(&who, format!("accepting connections (server id {server_id})"));
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, addr)) => {
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        // Over max_threads: refuse politely rather than queue.
+                        tokio::spawn(async move {
+                            use tokio::io::AsyncWriteExt;
+                            let mut s = stream;
+                            let _ = s.write_all(b"421 4.3.2 Too many connections, try again later\r\n").await;
+                        });
+                        continue;
+                    };
+                    let (conf, backend, host) = (conf.clone(), backend.clone(), host.clone());
+                    tokio::spawn(async move {
+                        let peer = Peer { addr: Some(addr), name: None };
+                        crate::smtps::serve(stream, peer, &conf, &host, backend.as_ref()).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => component::log(&who, format!("accept: {e}")),
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => component::log(&who, "SIGHUP: nothing to reload yet"),
+        }
+    }
+    component::log(&who, "stopping");
+    0
+}
