@@ -299,21 +299,30 @@ fn source_route(c: &mut Cursor<'_>) -> Option<()> {
     }
 }
 
-/// The path between angle brackets. `Ok(None)` is `<>`; `Some(Err(lp))`
-/// a bare local part (only valid as `<Postmaster>`).
-fn path(c: &mut Cursor<'_>) -> Option<Option<Result<Mailbox, String>>> {
+/// What stood between the angle brackets.
+enum Path {
+    /// `<>`.
+    Null,
+    /// A mailbox.
+    Mailbox(Mailbox),
+    /// A local part without domain (only valid as `<Postmaster>`).
+    Bare(String),
+}
+
+/// The path between angle brackets.
+fn path(c: &mut Cursor<'_>) -> Option<Path> {
     if !c.eat(b'<') {
         return None;
     }
     if c.eat(b'>') {
-        return Some(None);
+        return Some(Path::Null);
     }
     if c.peek() == Some(b'@') {
         source_route(c)?;
     }
     let lp = local_part(c)?;
     if c.eat(b'>') {
-        return Some(Some(Err(lp)));
+        return Some(Path::Bare(lp));
     }
     if !c.eat(b'@') {
         return None;
@@ -326,15 +335,15 @@ fn path(c: &mut Cursor<'_>) -> Option<Option<Result<Mailbox, String>>> {
     if !c.eat(b'>') {
         return None;
     }
-    Some(Some(Ok(Mailbox {
+    Some(Path::Mailbox(Mailbox {
         local_part: lp,
         domain: d,
-    })))
+    }))
 }
 
 /// Splits what follows `FROM:`/`TO:`: optional spaces, the path, then
 /// parameters separated by spaces.
-fn split_path(arg: &str) -> Option<(Option<Result<Mailbox, String>>, Vec<&str>)> {
+fn split_path(arg: &str) -> Option<(Path, Vec<&str>)> {
     let arg = arg.trim_start_matches(' ');
     let mut c = Cursor {
         s: arg.as_bytes(),
@@ -367,9 +376,9 @@ pub fn is_helo_domain(s: &str) -> bool {
 pub fn parse_mail(arg: &str, ctx: &ParamContext) -> Result<(ReversePath, MailParams), Reply> {
     let (p, params) = split_path(arg).ok_or_else(Reply::bad_sender)?;
     let path = match p {
-        None => ReversePath(None),
-        Some(Ok(m)) => ReversePath(Some(m)),
-        Some(Err(_)) => return Err(Reply::bad_sender()),
+        Path::Null => ReversePath(None),
+        Path::Mailbox(m) => ReversePath(Some(m)),
+        Path::Bare(_) => return Err(Reply::bad_sender()),
     };
     let params = mail_params(&params, ctx)?;
     if let Some(m) = &path.0 {
@@ -389,8 +398,8 @@ pub fn parse_rcpt(
 ) -> Result<(ForwardPath, RcptParams), Reply> {
     let (p, params) = split_path(arg).ok_or_else(Reply::bad_recipient)?;
     let path = match p {
-        Some(Ok(m)) => ForwardPath::Mailbox(m),
-        Some(Err(lp)) if lp.eq_ignore_ascii_case("postmaster") => ForwardPath::Postmaster,
+        Path::Mailbox(m) => ForwardPath::Mailbox(m),
+        Path::Bare(lp) if lp.eq_ignore_ascii_case("postmaster") => ForwardPath::Postmaster,
         _ => return Err(Reply::bad_recipient()),
     };
     let params = rcpt_params(&params, ctx)?;
@@ -408,11 +417,14 @@ fn split_param(p: &str) -> Result<(String, Option<&str>), Reply> {
     };
     let kw_ok = k.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    let v_ok = v.map_or(true, |v| {
-        !v.is_empty()
-            && v.bytes()
-                .all(|b| (33..=60).contains(&b) || (62..=126).contains(&b) || b >= 0x80)
-    });
+    let v_ok = match v {
+        None => true,
+        Some(v) => {
+            !v.is_empty()
+                && v.bytes()
+                    .all(|b| (33..=60).contains(&b) || (62..=126).contains(&b) || b >= 0x80)
+        }
+    };
     if !kw_ok || !v_ok {
         return Err(Reply::syntax("bad parameter"));
     }

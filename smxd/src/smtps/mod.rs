@@ -11,6 +11,20 @@
 //! which the integrator implements over the address resolver (SMAR) and the
 //! queue manager (QMGR, which owns the queue and commits the envelope).
 //!
+//! Decisions (each argued in the file named):
+//! - Only `CRLF.CRLF` ends DATA; a bare CR or LF anywhere in DATA or BDAT
+//!   content rejects the whole message with `550 5.6.0` after the real end
+//!   (`data.rs`), so no smuggling pattern (CVE-2023-51764/51765/51766) can
+//!   start a second transaction. Command lines too end only at CRLF
+//!   (`conn.rs`).
+//! - `soft_bounce` turns 550–554 into 450–454, never syntax errors
+//!   (`reply.rs`).
+//! - A §3.10 limit of N lets N commands through; the next one gets
+//!   `421 4.7.0` and the connection closes (`session.rs`).
+//! - Early talkers get `554 5.5.0` and are disconnected (`session.rs`).
+//! - `max_hops` counts the header's `Received:` fields plus the one smx
+//!   adds (`message.rs`).
+//!
 //! Layout, one concern per file, no I/O outside `conn.rs`:
 //! - `reply.rs`: every reply, with its enhanced code; `soft_bounce`.
 //! - `command.rs`: one command line → [`command::Command`]; line limits.
