@@ -220,4 +220,34 @@ mod tests {
             Ok(Command::Rcpt(format!("<{}@b>", "x".repeat(600))))
         );
     }
+
+    /// Cheap stand-in for a fuzz target: arbitrary bytes never panic the
+    /// command or address parsers.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        use crate::smtps::address::{parse_mail, parse_rcpt, ParamContext};
+        let ctx = ParamContext {
+            esmtp: true,
+            eightbitmime: true,
+            max_size: 100,
+        };
+        let alphabet: &[u8] = b"<>@:.,\" =+-[]\x00\r\nMAILFROTCPSZEBDY0123456789";
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let len = (seed % 40) as usize;
+            let mut line = b"MAIL FROM:".to_vec();
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let b = alphabet[(seed % alphabet.len() as u64) as usize];
+                line.push(if seed & 0x3f == 0 { 0xc3 } else { b });
+            }
+            let _ = parse(&line);
+            if let Ok(text) = std::str::from_utf8(&line[10..]) {
+                let _ = parse_mail(text, &ctx);
+                let _ = parse_rcpt(text, &ctx, seed & 1 == 0);
+            }
+        }
+    }
 }

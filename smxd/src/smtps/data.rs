@@ -268,4 +268,22 @@ mod tests {
             2
         );
     }
+
+    /// Splitting the input anywhere gives the same result as one feed.
+    #[test]
+    fn split_anywhere_same_result() {
+        let input: &[u8] = b"a\r\n..b\r\nc\rd\n.\r\ne\r\n.\r\nNEXT";
+        let mut whole = DataReader::new(0);
+        let end = whole.feed(input);
+        let whole = whole.finish();
+        for cut in 0..input.len() {
+            let mut r = DataReader::new(0);
+            let got = match r.feed(&input[..cut]) {
+                Some(n) => Some(n),
+                None => r.feed(&input[cut..]).map(|n| n + cut),
+            };
+            assert_eq!(got, end, "cut at {cut}");
+            assert_eq!(r.finish(), whole, "cut at {cut}");
+        }
+    }
 }
