@@ -98,9 +98,11 @@ impl Backend for QueueBackend {
             .and_then(|relay| self.policy.recipient(&addr, relay));
         match decision {
             Ok(()) => Verdict::Accept,
-            Err(Refusal::RelayDenied) => {
-                Verdict::Reject(Reply::new(550, "5.7.1", format!("<{addr}>: relaying denied")))
-            }
+            Err(Refusal::RelayDenied) => Verdict::Reject(Reply::new(
+                550,
+                "5.7.1",
+                format!("<{addr}>: relaying denied"),
+            )),
             Err(Refusal::Temporary(why)) => {
                 crate::component::log(&self.who, format!("map lookup failed: {why}"));
                 Verdict::Reject(tempfail("temporary lookup failure; try again later"))
@@ -112,15 +114,27 @@ impl Backend for QueueBackend {
         self.room(env.recipients.len()).await?;
         let id = self.ids.next_id();
         let store = |e: std::io::Error| {
-            crate::component::log(&self.who, format!("{id}: cannot write the content file: {e}"));
-            Reply::new(452, "4.3.1", "cannot store the message now; try again later")
+            crate::component::log(
+                &self.who,
+                format!("{id}: cannot write the content file: {e}"),
+            );
+            Reply::new(
+                452,
+                "4.3.1",
+                "cannot store the message now; try again later",
+            )
         };
         let mut w = self.cdb.create(id).await.map_err(store)?;
         w.write_all(content).await.map_err(store)?;
         let size = w.finish().await.map_err(store)?;
         let ta = Transaction {
             id,
-            sender: env.sender.0.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+            sender: env
+                .sender
+                .0
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
             sender_params: mail_params(&env.mail),
             recipients: env
                 .recipients

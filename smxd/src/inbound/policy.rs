@@ -62,7 +62,10 @@ impl Mailertable {
 
     /// True when mail for `domain` is delivered locally over LMTP.
     pub fn is_local(&self, domain: &str) -> bool {
-        matches!(self.route(domain), Some(Route::LmtpLocal | Route::Lmtp { .. }))
+        matches!(
+            self.route(domain),
+            Some(Route::LmtpLocal | Route::Lmtp { .. })
+        )
     }
 }
 
@@ -121,8 +124,8 @@ impl Policy {
             return Ok(());
         }
         if let Some(map) = &self.access {
-            let l = lookup::lookup(map.as_ref(), address, Some("to"), &self.address)
-                .map_err(temp)?;
+            let l =
+                lookup::lookup(map.as_ref(), address, Some("to"), &self.address).map_err(temp)?;
             if l.value().is_some_and(|v| is_relay(v, "to:")) {
                 return Ok(());
             }
@@ -164,8 +167,14 @@ mod tests {
         assert_eq!(p.recipient("alice@LOCALHOST", false), Ok(()));
         assert_eq!(p.recipient("bob@lmtphost.example", false), Ok(()));
         // esmtp: routes are not local: relaying needs permission.
-        assert_eq!(p.recipient("x@a.example.org", false), Err(Refusal::RelayDenied));
-        assert_eq!(p.recipient("x@elsewhere.example", false), Err(Refusal::RelayDenied));
+        assert_eq!(
+            p.recipient("x@a.example.org", false),
+            Err(Refusal::RelayDenied)
+        );
+        assert_eq!(
+            p.recipient("x@elsewhere.example", false),
+            Err(Refusal::RelayDenied)
+        );
         assert_eq!(p.recipient("Postmaster", false), Ok(()));
         assert_eq!(p.recipient("root", false), Err(Refusal::RelayDenied));
     }
@@ -181,11 +190,22 @@ mod tests {
         ]);
         assert_eq!(p.recipient("x@primary.example", false), Ok(()));
         // `ok` is not `relay`.
-        assert_eq!(p.recipient("user@other.example", false), Err(Refusal::RelayDenied));
-        assert!(p.client_may_relay(Some("10.1.2.3".parse().unwrap())).unwrap());
-        assert!(p.client_may_relay(Some("127.0.0.1".parse().unwrap())).unwrap());
-        assert!(!p.client_may_relay(Some("192.168.1.1".parse().unwrap())).unwrap());
-        assert!(!p.client_may_relay(Some("172.16.0.1".parse().unwrap())).unwrap());
+        assert_eq!(
+            p.recipient("user@other.example", false),
+            Err(Refusal::RelayDenied)
+        );
+        assert!(p
+            .client_may_relay(Some("10.1.2.3".parse().unwrap()))
+            .unwrap());
+        assert!(p
+            .client_may_relay(Some("127.0.0.1".parse().unwrap()))
+            .unwrap());
+        assert!(!p
+            .client_may_relay(Some("192.168.1.1".parse().unwrap()))
+            .unwrap());
+        assert!(!p
+            .client_may_relay(Some("172.16.0.1".parse().unwrap()))
+            .unwrap());
         assert_eq!(p.recipient("x@anywhere.example", true), Ok(()));
     }
 
@@ -193,7 +213,10 @@ mod tests {
     fn lmtp_does_not_imply_relaying() {
         let mut p = policy(&[]);
         p.lmtp_not_local = true;
-        assert_eq!(p.recipient("alice@localhost", false), Err(Refusal::RelayDenied));
+        assert_eq!(
+            p.recipient("alice@localhost", false),
+            Err(Refusal::RelayDenied)
+        );
     }
 
     #[test]
@@ -206,7 +229,10 @@ mod tests {
         }
         let mut p = policy(&[]);
         p.access = Some(Box::new(Down));
-        assert!(matches!(p.recipient("x@far.example", false), Err(Refusal::Temporary(_))));
+        assert!(matches!(
+            p.recipient("x@far.example", false),
+            Err(Refusal::Temporary(_))
+        ));
         assert!(matches!(
             p.client_may_relay(Some("10.0.0.1".parse().unwrap())),
             Err(Refusal::Temporary(_))

@@ -102,7 +102,10 @@ fn policy(loaded: &Loaded, conf: &SmtpsConf, who: &str) -> Result<Policy, i32> {
                 // relaying attempt: safe, and it keeps local mail flowing.
                 component::log(
                     who,
-                    format!("access map {}: {e}; relaying only to local domains", p.display()),
+                    format!(
+                        "access map {}: {e}; relaying only to local domains",
+                        p.display()
+                    ),
                 );
                 None
             }
@@ -201,7 +204,10 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
         component::log(&who, "cannot install signal handlers");
         return component::EX_OSERR;
     };
-    component::log(&who, format!("accepting connections (server id {server_id})"));
+    component::log(
+        &who,
+        format!("accepting connections (server id {server_id})"),
+    );
     loop {
         tokio::select! {
             r = listener.accept() => match r {

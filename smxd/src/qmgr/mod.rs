@@ -82,7 +82,10 @@ async fn run(loaded: Loaded) -> i32 {
         component::log(WHO, "cannot install signal handlers");
         return component::EX_OSERR;
     };
-    component::log(WHO, format!("listening for SMTP servers on {}", g.smtps_socket));
+    component::log(
+        WHO,
+        format!("listening for SMTP servers on {}", g.smtps_socket),
+    );
     loop {
         tokio::select! {
             r = listener.accept() => match r {
