@@ -1,0 +1,287 @@
+//! Crash test (TESTING.md layer 4, DESIGN.md "Recovery"): while 2,000
+//! messages arrive over several concurrent SMTP sessions, the QMGR and the
+//! SMTP server are killed with SIGKILL several times at random moments and
+//! the MCP restarts them. Afterwards, with the daemon stopped, the queue
+//! (IBDB replayed through the queue module, every content file read) must
+//! hold every message that got `250` (0 lost), hold a message more than
+//! once only if a session broke after its end-of-data (the commit may have
+//! happened without the client hearing of it, so the client sent it
+//! again), and hold nothing whose end-of-data was never sent.
+//!
+//! The load generator is our own client, not smtp-source: smtp-source
+//! cannot put a unique marker into each message, and the check needs one
+//! (`X-Marker: m<N>`) to tell which message is which. It retries like a
+//! real MTA: a message whose session broke or got a 4xx is sent again,
+//! with the same marker, on a new connection.
+//!
+//! The QMGR is configured with `restart_dependencies = { smtps }` as in
+//! the seed's smx.conf, so the SMTP server is restarted with it.
+//!
+//! No timing is asserted; the whole test is bounded (`DEADLINE`) and the
+//! processes are always stopped (see `common::Smx`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{message, read_queue, Outcome, Rng, Session, Smx, TestDir};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const MESSAGES: usize = 2000;
+const SESSIONS: usize = 8;
+const KILLS: usize = 6;
+const DEADLINE: Duration = Duration::from_secs(120);
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What happened to one marker, over all its attempts.
+#[derive(Debug, Default, Clone)]
+struct Fate {
+    attempts: u32,
+    /// The queue id of the `250`.
+    queued: Option<String>,
+    /// The final `.` was sent at least once.
+    eod_sent: bool,
+    /// Broke after the final `.` without a reply: ambiguous.
+    broke_after_eod: u32,
+    /// A 4xx answered the end of data.
+    tempfail_after_eod: u32,
+    /// A 5xx (never expected here).
+    rejected: Option<String>,
+}
+
+fn marker(i: usize) -> String {
+    format!("m{i}")
+}
+
+/// One client thread: takes the next marker until all are taken, and sends
+/// it until it is queued (or permanently refused, or time is up).
+fn client(
+    port: u16,
+    next: &AtomicUsize,
+    acked: &AtomicUsize,
+    fates: &Mutex<Vec<Fate>>,
+    deadline: Instant,
+) {
+    let mut session: Option<Session> = None;
+    loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        if i >= MESSAGES {
+            break;
+        }
+        let m = marker(i);
+        let content = message(&m, 1200);
+        loop {
+            if Instant::now() > deadline {
+                return;
+            }
+            let s = match session.as_mut() {
+                Some(s) => s,
+                None => match Session::open(port, IO_TIMEOUT) {
+                    Ok(s) => session.insert(s),
+                    Err(_) => {
+                        // The SMTP server is being restarted.
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                },
+            };
+            let outcome = s.send("sender@example.org", "alice@localhost", &content);
+            let mut f = fates.lock().unwrap();
+            let fate = &mut f[i];
+            fate.attempts += 1;
+            match outcome {
+                Outcome::Queued(id) => {
+                    fate.eod_sent = true;
+                    fate.queued = Some(id);
+                    acked.fetch_add(1, Ordering::SeqCst);
+                    break;
+                }
+                Outcome::Refused {
+                    code, after_eod, ..
+                } if (400..500).contains(&code) => {
+                    fate.eod_sent |= after_eod;
+                    fate.tempfail_after_eod += u32::from(after_eod);
+                    drop(f);
+                    // Try again later on a new connection, like an MTA.
+                    if let Some(s) = session.take() {
+                        s.quit();
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Outcome::Refused {
+                    code,
+                    text,
+                    after_eod,
+                } => {
+                    fate.eod_sent |= after_eod;
+                    fate.rejected = Some(format!("{code} {}", text.trim()));
+                    break;
+                }
+                Outcome::Broken { after_eod } => {
+                    fate.eod_sent |= after_eod;
+                    fate.broke_after_eod += u32::from(after_eod);
+                    drop(f);
+                    session = None;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+    if let Some(s) = session {
+        s.quit();
+    }
+}
+
+/// Kills QMGR and SMTP server alternately, each time after a random number
+/// of further `250`s (so always while mail is flowing), and waits for the
+/// MCP to have restarted them before the next kill. Returns the kills.
+fn killer(smx: &Smx, acked: &AtomicUsize, done: &AtomicBool, deadline: Instant) -> Vec<String> {
+    let mut rng = Rng::from_env();
+    let mut kills = Vec::new();
+    let mut qmgr_up = smx.count("qmgr: listening for SMTP servers");
+    let mut smtps_up = smx.count("accepting connections");
+    for k in 0..KILLS {
+        let target = if k % 2 == 0 { "qmgr" } else { "smtps" };
+        // Spread the kills over the load: at most KILLS * 250 < MESSAGES.
+        let wait_for = acked.load(Ordering::SeqCst) + rng.range(30, 250) as usize;
+        while acked.load(Ordering::SeqCst) < wait_for {
+            if done.load(Ordering::SeqCst) || Instant::now() > deadline {
+                return kills;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_micros(rng.range(0, 20_000)));
+        let Some(&pid) = smx.started(target).last() else {
+            panic!("no {target} started:\n{}", smx.log());
+        };
+        assert!(smx.sigkill(pid), "cannot kill {target} pid={pid}");
+        kills.push(format!(
+            "{target} pid={pid} after {} acks",
+            acked.load(Ordering::SeqCst)
+        ));
+        // Killing the QMGR restarts the SMTP server too (dependency).
+        if target == "qmgr" {
+            qmgr_up += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
+            smx.wait_for("qmgr: listening for SMTP servers", qmgr_up, left);
+        }
+        smtps_up += 1;
+        let left = deadline.saturating_duration_since(Instant::now());
+        smx.wait_for("accepting connections", smtps_up, left);
+    }
+    kills
+}
+
+#[test]
+fn kill_9_of_qmgr_and_smtps_under_load_loses_no_acknowledged_message() {
+    let start = Instant::now();
+    let deadline = start + DEADLINE;
+    let dir = TestDir::new("crash");
+    let mut smx = Smx::start(&dir.0, "qmgr { restart_dependencies = { smtps }; }");
+    let port = smx.port;
+    let next = AtomicUsize::new(0);
+    let acked = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    let fates = Mutex::new(vec![Fate::default(); MESSAGES]);
+    let kills = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..SESSIONS)
+            .map(|_| s.spawn(|| client(port, &next, &acked, &fates, deadline)))
+            .collect();
+        let k = s.spawn(|| killer(&smx, &acked, &done, deadline));
+        for w in workers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        k.join().unwrap()
+    });
+    let load_time = start.elapsed();
+    let clean = smx.stop();
+    let log = smx.log();
+    let fates = Arc::new(fates.into_inner().unwrap());
+    let q = read_queue(&dir.0.join("queue"));
+
+    let acks = fates.iter().filter(|f| f.queued.is_some()).count();
+    let unfinished: Vec<String> = (0..MESSAGES)
+        .filter(|&i| fates[i].queued.is_none() && fates[i].rejected.is_none())
+        .map(marker)
+        .collect();
+    let rejected: Vec<String> = (0..MESSAGES)
+        .filter_map(|i| Some(format!("{}: {}", marker(i), fates[i].rejected.as_ref()?)))
+        .collect();
+    // (a) every 250 is in the queue, under the id the 250 named.
+    let lost: Vec<String> = (0..MESSAGES)
+        .filter_map(|i| {
+            let id = fates[i].queued.as_ref()?;
+            (!q.holds(&marker(i), id)).then(|| format!("{} ({id})", marker(i)))
+        })
+        .collect();
+    // (b) more than one copy only after a break following end-of-data.
+    let mut duplicates = 0;
+    let mut bad_copies = Vec::new();
+    // (c) nothing queued whose end-of-data was never sent, or that is not
+    // one of ours at all.
+    let mut never_sent = Vec::new();
+    for (m, ids) in &q.by_marker {
+        let Some(i) = m.strip_prefix('m').and_then(|n| n.parse::<usize>().ok()) else {
+            never_sent.push(m.clone());
+            continue;
+        };
+        let Some(f) = fates.get(i) else {
+            never_sent.push(m.clone());
+            continue;
+        };
+        if !f.eod_sent {
+            never_sent.push(m.clone());
+        }
+        duplicates += ids.len().saturating_sub(1);
+        let allowed = usize::from(f.queued.is_some()) + f.broke_after_eod as usize;
+        if ids.len() > allowed {
+            bad_copies.push(format!("{m}: {ids:?} for {f:?}"));
+        }
+    }
+    let queued: usize = q.by_marker.values().map(Vec::len).sum();
+    let ambiguous: u32 = fates.iter().map(|f| f.broke_after_eod).sum();
+    let tempfails: u32 = fates.iter().map(|f| f.tempfail_after_eod).sum();
+    let retried = fates.iter().filter(|f| f.attempts > 1).count();
+    println!(
+        "sent {MESSAGES}, acknowledged with 250 {acks}, queued {queued}, duplicates {duplicates}, lost {}",
+        lost.len()
+    );
+    println!(
+        "kills {}: {kills:?}; load took {load_time:?}; retried messages {retried}; \
+         breaks after end-of-data {ambiguous}; 4xx after end-of-data {tempfails}; \
+         IBDB transactions {}, without content {}, orphan content files {}; MCP stopped cleanly: {clean}",
+        kills.len(),
+        q.transactions,
+        q.missing_content.len(),
+        q.orphans
+    );
+    let why = || format!("\nlog:\n{log}");
+    assert_eq!(kills.len(), KILLS, "not every kill happened{}", why());
+    assert!(
+        unfinished.is_empty(),
+        "not finished in time: {} markers, e.g. {:?}{}",
+        unfinished.len(),
+        &unfinished[..unfinished.len().min(10)],
+        why()
+    );
+    assert!(rejected.is_empty(), "5xx: {rejected:?}{}", why());
+    assert!(lost.is_empty(), "LOST after 250: {lost:?}{}", why());
+    assert!(
+        bad_copies.is_empty(),
+        "unexplained copies: {bad_copies:?}{}",
+        why()
+    );
+    assert!(
+        never_sent.is_empty(),
+        "queued but never sent to the end: {never_sent:?}{}",
+        why()
+    );
+    assert!(
+        q.unmarked.is_empty(),
+        "transactions without a marker: {:?}",
+        q.unmarked
+    );
+    assert!(clean, "the MCP did not stop on SIGTERM{}", why());
+}
