@@ -14,10 +14,10 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// The version of the message set; both ends must speak the same.
 pub const VERSION: u16 = 1;
@@ -118,6 +118,26 @@ pub struct Client<Q, A> {
     next: AtomicU64,
     out: mpsc::Sender<(u64, Q)>,
     waiters: Waiters<A>,
+    closed: Arc<Closed>,
+}
+
+/// Set once either half of the connection has failed; wakes [`Client::closed`].
+#[derive(Default)]
+struct Closed {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Closed {
+    /// Marks the connection dead and fails every pending call.
+    fn close<A>(&self, waiters: &Waiters<A>) {
+        self.flag.store(true, Ordering::SeqCst);
+        // Dropping the senders wakes every waiter with Closed.
+        if let Ok(mut m) = waiters.lock() {
+            m.clear();
+        }
+        self.notify.notify_waiters();
+    }
 }
 
 impl<Q, A> Client<Q, A>
@@ -135,14 +155,17 @@ where
         let (mut rd, mut wr) = tokio::io::split(stream);
         let (out, mut rx) = mpsc::channel::<(u64, Q)>(1024);
         let waiters: Waiters<A> = Arc::new(Mutex::new(HashMap::new()));
+        let closed = Arc::new(Closed::default());
+        let (w, c) = (waiters.clone(), closed.clone());
         tokio::spawn(async move {
             while let Some((seq, msg)) = rx.recv().await {
                 if write_frame(&mut wr, seq, &msg).await.is_err() {
                     break;
                 }
             }
+            c.close(&w);
         });
-        let w = waiters.clone();
+        let (w, c) = (waiters.clone(), closed.clone());
         tokio::spawn(async move {
             while let Ok(Some(env)) = read_frame::<A, _>(&mut rd).await {
                 let waiter = w.lock().ok().and_then(|mut m| m.remove(&env.seq));
@@ -150,15 +173,29 @@ where
                     let _ = tx.send(env.msg);
                 }
             }
-            // Dropping the senders wakes every waiter with Closed.
-            if let Ok(mut m) = w.lock() {
-                m.clear();
-            }
+            c.close(&w);
         });
         Client {
             next: AtomicU64::new(1),
             out,
             waiters,
+            closed,
+        }
+    }
+
+    /// True once the connection has failed; every call then fails.
+    pub fn is_closed(&self) -> bool {
+        self.closed.flag.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the connection has failed.
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.closed.notify.notified();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -170,6 +207,14 @@ where
             .lock()
             .map_err(|_| IpcError::Closed)?
             .insert(seq, tx);
+        // Checked after the waiter is in place: a close that happens from
+        // here on clears it, one that happened before is seen here.
+        if self.is_closed() {
+            if let Ok(mut m) = self.waiters.lock() {
+                m.remove(&seq);
+            }
+            return Err(IpcError::Closed);
+        }
         if self.out.send((seq, msg)).await.is_err() {
             if let Ok(mut m) = self.waiters.lock() {
                 m.remove(&seq);

@@ -298,3 +298,65 @@ fn committed_mail_is_recovered_after_a_restart() {
         );
     }
 }
+
+/// Sends one message over a fresh connection; returns the final reply.
+fn send_one(port: u16, rcpt: &str) -> String {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let mut last = reply(&mut r);
+    for cmd in [
+        "EHLO c.example\r\n".to_string(),
+        "MAIL FROM:<s@example.org>\r\n".to_string(),
+        format!("RCPT TO:<{rcpt}>\r\n"),
+        "DATA\r\n".to_string(),
+        "Subject: x\r\n\r\nx\r\n.\r\n".to_string(),
+    ] {
+        if w.write_all(cmd.as_bytes()).is_err() {
+            break;
+        }
+        last = reply(&mut r);
+        if !last.starts_with('2') && !last.starts_with('3') {
+            break;
+        }
+    }
+    let _ = w.write_all(b"QUIT\r\n");
+    last
+}
+
+/// Regression: after the QMGR was killed, the SMTP server used to hang on
+/// every later MAIL (its requests to the dead QMGR were never answered).
+/// Now it exits when it loses the QMGR, the MCP restarts both, and mail is
+/// accepted again.
+#[test]
+fn mail_is_accepted_again_after_the_qmgr_is_killed() {
+    let smx = Smx::start("qmgr-kill");
+    assert!(send_one(smx.port, "alice@localhost").starts_with("250"));
+    let pid: i32 = smx
+        .log()
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp: started qmgr pid="))
+        .and_then(|p| p.trim().parse().ok())
+        .expect("qmgr pid");
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = send_one(smx.port, "alice@localhost");
+        if r.starts_with("250") {
+            break;
+        }
+        // Meanwhile only temporary answers (or a closed connection).
+        assert!(!r.starts_with('5'), "{r}");
+        assert!(
+            Instant::now() < deadline,
+            "no 250 after the QMGR restart:\n{}",
+            smx.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(smx.count("mcp: started qmgr pid=") >= 2, "{}", smx.log());
+}

@@ -176,7 +176,12 @@ async fn cdb_write_list_open_remove() {
     cdb.remove(ids[3]).unwrap();
     assert!(!cdb.list().unwrap().contains(&ids[3]));
     // Foreign names are ignored.
-    fs::write(cdb.base().join("0").join("README"), "x").unwrap();
+    // (in a directory that exists: directories are made as ids need them)
+    fs::write(
+        cdb.base().join(ids[0].cdb_dir().to_string()).join("README"),
+        "x",
+    )
+    .unwrap();
     assert_eq!(cdb.list().unwrap().len(), 39);
 }
 

@@ -233,6 +233,13 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => component::log(&who, "SIGHUP: nothing to reload yet"),
+            _ = backend.qmgr.closed() => {
+                // The QMGR went away (a crash; the MCP restarts it). Exit so
+                // that the MCP restarts this server too, connected afresh;
+                // sessions in progress answer 451 meanwhile.
+                component::log(&who, "lost the connection to the QMGR; exiting to be restarted");
+                return component::EX_TEMPFAIL;
+            }
         }
     }
     component::log(&who, "stopping");

@@ -175,6 +175,14 @@ async fn handle(queue: &Queue, req: SmtpsRequest) -> QmgrAnswer {
                     component::log(WHO, line);
                     QmgrAnswer::Committed
                 }
+                Err(e @ CommitError::Ibdb(_)) => {
+                    // After a failed write or fsync the envelope log cannot be
+                    // trusted any more: exit, and let the MCP restart the QMGR,
+                    // which recovers from what is on disk. No one got a 250 for
+                    // this transaction.
+                    component::log(WHO, format!("{id}: not committed: {e}; restarting"));
+                    std::process::exit(component::EX_TEMPFAIL);
+                }
                 Err(e) => {
                     component::log(WHO, format!("{id}: not committed: {e}"));
                     refused(&e)
