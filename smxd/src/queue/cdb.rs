@@ -173,6 +173,16 @@ impl CdbWriter {
         self.size
     }
 
+    /// Flushes and fsyncs the file (not its directory) and returns the
+    /// size. The new name is made durable by the QMGR's commit
+    /// ([`crate::queue::dirsync`]), which fsyncs the directory, shared by
+    /// concurrent commits, before it writes the transaction.
+    pub async fn finish_file(mut self) -> io::Result<u64> {
+        self.file.flush().await?;
+        self.file.get_mut().sync_all().await?;
+        Ok(self.size)
+    }
+
     /// Flushes, fsyncs the file, then its directory (so the new name
     /// survives a crash too), and returns the size. Only after this may the
     /// transaction be committed.

@@ -58,7 +58,15 @@ pub struct DiskWatch {
     min: u64,
     ok: u64,
     low: AtomicBool,
+    /// The last probe while space was not low, and when: reused for
+    /// [`CACHE_FOR`], so that the checks at MAIL, before the content file
+    /// and at commit do not each cost two statvfs calls.
+    cached: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
 }
+
+/// How long a probe that found enough space is reused. A commit forgets it
+/// ([`DiskWatch::forget`]); a probe that found space low is never reused.
+pub const CACHE_FOR: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl fmt::Debug for DiskWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,13 +86,37 @@ impl DiskWatch {
             min,
             ok: ok.max(min),
             low: AtomicBool::new(false),
+            cached: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Drops the cached probe (space was just used).
+    pub fn forget(&self) {
+        if let Ok(mut c) = self.cached.lock() {
+            *c = None;
+        }
+    }
+
+    fn free(&self) -> std::io::Result<u64> {
+        let now = std::time::Instant::now();
+        if let Ok(c) = self.cached.lock() {
+            if let Some((at, free)) = *c {
+                if now.duration_since(at) < CACHE_FOR {
+                    return Ok(free);
+                }
+            }
+        }
+        let free = self.probe.free_bytes()?;
+        if let Ok(mut c) = self.cached.lock() {
+            *c = (free >= self.min && !self.low.load(Ordering::Acquire)).then_some((now, free));
+        }
+        Ok(free)
     }
 
     /// Probes and says whether mail may be accepted. A failing probe does
     /// not refuse mail: the write itself will fail if the disk is gone.
     pub fn check(&self) -> Result<(), DiskLow> {
-        let Ok(free) = self.probe.free_bytes() else {
+        let Ok(free) = self.free() else {
             return Ok(());
         };
         let was_low = self.low.load(Ordering::Acquire);

@@ -25,6 +25,7 @@
 //! caller answers `250` after that and not before.
 
 pub mod cdb;
+pub mod dirsync;
 pub mod disk;
 pub mod ibdb;
 pub mod id;
@@ -132,6 +133,9 @@ pub enum CommitError {
     /// IBDB could not be written; the QMGR must restart.
     #[error(transparent)]
     Ibdb(IbdbError),
+    /// The content directory could not be fsynced.
+    #[error("content directory: {0}")]
+    Content(String),
 }
 
 impl CommitError {
@@ -140,7 +144,9 @@ impl CommitError {
     pub fn smtp_status(&self) -> (u16, &'static str) {
         match self {
             CommitError::DiskLow(_) | CommitError::QueueFull => (452, "4.3.1"),
-            CommitError::Duplicate(_) | CommitError::Ibdb(_) => (451, "4.3.0"),
+            CommitError::Duplicate(_) | CommitError::Ibdb(_) | CommitError::Content(_) => {
+                (451, "4.3.0")
+            }
         }
     }
 }
@@ -170,6 +176,7 @@ pub struct Queue {
     ibdb: IbdbWriter,
     iqdb: Mutex<Iqdb>,
     disk: DiskWatch,
+    dirsync: dirsync::DirSync,
 }
 
 impl Queue {
@@ -212,6 +219,7 @@ impl Queue {
                 ibdb,
                 iqdb: Mutex::new(iqdb),
                 disk,
+                dirsync: dirsync::DirSync::default(),
             },
             recovered,
         ))
@@ -233,8 +241,20 @@ impl Queue {
     pub async fn commit(&self, ta: Transaction) -> Result<(), CommitError> {
         self.disk.check()?;
         let id = ta.id;
+        // The content file's name must be on disk before the record that
+        // makes the transaction count (see `dirsync`).
+        let dir = self.cdb.path(id);
+        if let Some(dir) = dir.parent() {
+            self.dirsync
+                .sync(dir)
+                .await
+                .map_err(|e| CommitError::Content(e.to_string()))?;
+        }
         self.iqdb().insert(ta.clone())?;
-        match self.ibdb.append(vec![Record::TaOpen(ta)]).await {
+        let appended = self.ibdb.append(vec![Record::TaOpen(ta)]).await;
+        // Space was used: the next check probes afresh.
+        self.disk.forget();
+        match appended {
             Ok(_) => Ok(()),
             Err(e) => {
                 self.iqdb().remove(id);
