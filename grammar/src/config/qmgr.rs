@@ -37,8 +37,8 @@ section! {
     /// The incoming queue backup database, the QMGR's envelope log (README
     /// §3.8 item 6). It lives in `ibdb/` under the queue directory.
     pub struct IbdbConf in "IBDB" (naming None, seed "§3.8") {
-        /// Maximum time between commits (group commit window).
-        max_commit_delay: std::time::Duration = opt("max_commit_delay", Kind::MICROS, Some("10000")),
+        /// Longest wait for more transactions before a commit; 0 commits as soon as the log is idle, and transactions arriving during an fsync share the next one.
+        max_commit_delay: std::time::Duration = opt("max_commit_delay", Kind::MICROS, Some("0")),
         /// Maximum size of each IBDB file.
         size: u64 = opt("size", Kind::BYTES, Some("64MB")),
         /// Maximum number of open transactions before a commit is performed.

@@ -85,7 +85,7 @@ impl Default for QueueConf {
     fn default() -> QueueConf {
         QueueConf {
             ibdb: IbdbConf {
-                max_commit_delay: Duration::from_micros(10_000),
+                max_commit_delay: Duration::ZERO,
                 max_open_tas: 100,
                 size: 64 << 20,
             },

@@ -4,7 +4,9 @@
 //! oneshot for the answer; it collects every request that arrives within
 //! `max_commit_delay` of the first one of a batch (or until `max_open_TAs`
 //! requests are pending), appends them all, calls `fdatasync` once, and
-//! only then answers each waiter. The SMTP server answers `250` after that
+//! only then answers each waiter. With the default delay of 0 a batch is
+//! whatever queued up while the previous fsync ran: no added latency when
+//! idle, large batches under load. The SMTP server answers `250` after that
 //! answer, so a `250` always means "on disk".
 //!
 //! Why a thread and not a tokio task: fsync blocks for milliseconds, and a
