@@ -70,15 +70,21 @@ impl MacroContext {
 
 /// Replace the macros `${name}` in `rhs` by their values in `ctx`.
 pub fn expand(rhs: &str, ctx: &MacroContext) -> String {
-    let mut out = String::with_capacity(rhs.len());
-    let mut rest = rhs;
+    substitute(rhs, |name| ctx.value(name))
+}
+
+/// Replaces every `${name}` in `text` by `value(name)`; a macro without a
+/// value, and an unterminated `${`, are left as written.
+pub fn substitute(text: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         match after.find('}') {
             Some(end) => {
                 let name = &after[..end];
-                match ctx.value(name) {
+                match value(name) {
                     Some(v) => out.push_str(&v),
                     None => out.push_str(&rest[start..start + 2 + end + 1]),
                 }

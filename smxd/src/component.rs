@@ -74,3 +74,15 @@ pub fn load(who: &str, config: &Path) -> Result<Loaded, i32> {
         queue_dir,
     })
 }
+
+/// A multi-threaded tokio runtime for component `who`; on failure logs why
+/// and returns EX_OSERR.
+pub fn runtime(who: &str) -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            log(who, format!("cannot start the runtime: {e}"));
+            EX_OSERR
+        })
+}

@@ -180,22 +180,6 @@ fn check_macros(s: &str) -> Result<(), String> {
 }
 
 fn replace_macros(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                out.push('m');
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    // Every macro stands for some text; `m` keeps the address grammar valid.
+    crate::macros::substitute(s, |_| Some("m".to_string()))
 }

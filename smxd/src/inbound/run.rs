@@ -35,18 +35,11 @@ pub fn main(config: &Path, name: Option<&str>, process: Option<&str>) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            component::log(&who, format!("cannot start the runtime: {e}"));
-            return component::EX_OSERR;
-        }
-    };
     let process = process.and_then(|p| p.parse::<u8>().ok()).unwrap_or(0);
-    rt.block_on(run(loaded, name, process, who))
+    match component::runtime(&who) {
+        Ok(rt) => rt.block_on(run(loaded, name, process, who)),
+        Err(code) => code,
+    }
 }
 
 fn find<'a>(loaded: &'a Loaded, name: Option<&str>) -> Option<(usize, &'a SmtpsConf)> {

@@ -33,17 +33,10 @@ pub fn main(config: &Path) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            component::log(WHO, format!("cannot start the runtime: {e}"));
-            return component::EX_OSERR;
-        }
-    };
-    rt.block_on(run(loaded))
+    match component::runtime(WHO) {
+        Ok(rt) => rt.block_on(run(loaded)),
+        Err(code) => code,
+    }
 }
 
 async fn run(loaded: Loaded) -> i32 {
