@@ -12,130 +12,31 @@
 //! fails when `CI` is set and is skipped otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{Smx, TestDir};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Smx {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-    log: Arc<Mutex<String>>,
+/// smxd in a fresh directory; the directory outlives the daemon.
+fn start(tag: &str) -> (Smx, TestDir) {
+    let dir = TestDir::new(&format!("e2e-{tag}"));
+    (Smx::start(&dir.0, ""), dir)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Smx {
-    fn start(tag: &str) -> Smx {
-        let n = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!("smxd-e2e-{tag}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = free_port();
-        std::fs::write(dir.join("mt"), "localhost lmtp:\nexample.test lmtp:\n").unwrap();
-        std::fs::write(
-            dir.join("smx.conf"),
-            format!(
-                "queue_directory = queue;\nhostname = mx.example.test;\n\
-                 smtps {{ listen_socket {{ type = inet; address = 127.0.0.1; port = {port}; }} }}\n"
-            ),
-        )
-        .unwrap();
-        let mut smx = Smx {
-            dir,
-            port,
-            child: None,
-            log: Arc::new(Mutex::new(String::new())),
-        };
-        smx.spawn();
-        smx
-    }
-
-    fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smxd"))
-            .arg("-f")
-            .arg(self.dir.join("smx.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let err = child.stderr.take().unwrap();
-        let log = self.log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                log.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-        self.child = Some(child);
-        self.wait_for("accepting connections");
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn wait_for(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.log().contains(text) {
-            assert!(Instant::now() < deadline, "no `{text}` in:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
+/// Every content file in the queue.
+fn queue_files(smx: &Smx) -> Vec<PathBuf> {
+    let q = smx.queue_dir();
+    let mut out = Vec::new();
+    for d in "0123456789ABCDEF".chars() {
+        if let Ok(rd) = std::fs::read_dir(q.join(d.to_string())) {
+            out.extend(rd.map(|e| e.unwrap().path()));
         }
     }
-
-    fn count(&self, text: &str) -> usize {
-        self.log().matches(text).count()
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
-    fn queue_files(&self) -> Vec<PathBuf> {
-        let q = self.dir.join("queue");
-        let mut out = Vec::new();
-        for d in "0123456789ABCDEF".chars() {
-            if let Ok(rd) = std::fs::read_dir(q.join(d.to_string())) {
-                out.extend(rd.map(|e| e.unwrap().path()));
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Smx {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    out
 }
 
 fn swaks() -> Option<PathBuf> {
@@ -168,7 +69,7 @@ fn run_swaks(swaks: &Path, port: u16, to: &str) -> (bool, String) {
 #[test]
 fn swaks_gets_250_for_local_mail_and_550_for_relaying() {
     let Some(swaks) = swaks() else { return };
-    let smx = Smx::start("swaks");
+    let (smx, _dir) = start("swaks");
     let (ok, out) = run_swaks(&swaks, smx.port, "alice@localhost");
     assert!(ok, "{out}\n{}", smx.log());
     let id = out
@@ -184,7 +85,7 @@ fn swaks_gets_250_for_local_mail_and_550_for_relaying() {
         "{}",
         smx.log()
     );
-    let files = smx.queue_files();
+    let files = queue_files(&smx);
     assert!(files.iter().any(|p| p.ends_with(&id)), "{files:?}");
     let content =
         std::fs::read_to_string(files.iter().find(|p| p.ends_with(&id)).unwrap()).unwrap();
@@ -238,7 +139,7 @@ fn smuggle(port: u16, body: &[u8]) -> String {
 
 #[test]
 fn smuggling_patterns_over_tcp_never_make_a_second_message() {
-    let smx = Smx::start("smuggle");
+    let (smx, _dir) = start("smuggle");
     let smuggled = "MAIL FROM:<admin@example.org>\r\nRCPT TO:<alice@localhost>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\n";
     let ends = [
         "\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\n", "\r\n.\r", "\n.\r", "\r.\n", "\r.\r",
@@ -262,7 +163,7 @@ fn smuggling_patterns_over_tcp_never_make_a_second_message() {
 
 #[test]
 fn committed_mail_is_recovered_after_a_restart() {
-    let mut smx = Smx::start("restart");
+    let (mut smx, _dir) = start("restart");
     let s = TcpStream::connect(("127.0.0.1", smx.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut w = s.try_clone().unwrap();
@@ -289,8 +190,8 @@ fn committed_mail_is_recovered_after_a_restart() {
     w.write_all(b"QUIT\r\n").unwrap();
     smx.stop();
     smx.spawn();
-    smx.wait_for("3 transactions recovered");
-    let files = smx.queue_files();
+    smx.wait_for("3 transactions recovered", 1, Duration::from_secs(20));
+    let files = queue_files(&smx);
     for id in &ids {
         assert!(
             files.iter().any(|p| p.ends_with(id)),
@@ -331,7 +232,7 @@ fn send_one(port: u16, rcpt: &str) -> String {
 /// accepted again.
 #[test]
 fn mail_is_accepted_again_after_the_qmgr_is_killed() {
-    let smx = Smx::start("qmgr-kill");
+    let (smx, _dir) = start("qmgr-kill");
     assert!(send_one(smx.port, "alice@localhost").starts_with("250"));
     let pid: i32 = smx
         .log()

@@ -1039,8 +1039,3 @@ pub fn write_many<T: Section>(v: &[Instance<T>], w: &mut Writer<'_>, path: &str)
         w.section(&p, &title, true, |w| inst.conf.write_body(w, &p, &[]));
     }
 }
-
-/// Paths seen, for tests of the writer.
-pub fn explicit_set(ctx: &Ctx) -> HashSet<String> {
-    ctx.spans.keys().cloned().collect()
-}

@@ -80,26 +80,15 @@ impl Cdb {
     }
 
     /// Writes a whole message as the content file of `id` and fsyncs the
-    /// file (not the directory: see [`CdbWriter::finish_file`]), all in one
+    /// file (not its directory: the QMGR's commit fsyncs that, see
+    /// [`crate::queue::dirsync`]), all in one
     /// blocking task: one hand-off to the blocking pool per message instead
     /// of one per create, write, flush and fsync. Returns the size.
     pub async fn store(&self, id: QueueId, content: Vec<u8>) -> io::Result<u64> {
         let dir = self.base.join(id.cdb_dir().to_string());
         tokio::task::spawn_blocking(move || {
             use std::io::Write as _;
-            let path = dir.join(id.to_string());
-            let mut opts = OpenOptions::new();
-            opts.write(true).create_new(true).mode(CDB_FILE_MODE);
-            let mut file = match opts.open(&path) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    DirBuilder::new()
-                        .recursive(true)
-                        .mode(CDB_DIR_MODE)
-                        .create(&dir)?;
-                    opts.open(&path)?
-                }
-                other => other?,
-            };
+            let mut file = create_new(&dir, id)?;
             file.write_all(&content)?;
             file.sync_all()?;
             Ok(content.len() as u64)
@@ -150,6 +139,24 @@ impl Cdb {
     }
 }
 
+/// Creates `dir/ID` (mode 0640, `O_EXCL`: an id in use is never
+/// overwritten), making `dir` when it is missing.
+fn create_new(dir: &Path, id: QueueId) -> io::Result<File> {
+    let path = dir.join(id.to_string());
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true).mode(CDB_FILE_MODE);
+    match opts.open(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(CDB_DIR_MODE)
+                .create(dir)?;
+            opts.open(&path)
+        }
+        other => other,
+    }
+}
+
 /// Writes one content file; [`CdbWriter::finish`] makes it durable.
 /// Dropped without `finish`, the file stays as an orphan for the caller to
 /// [`Cdb::remove`] (or for recovery).
@@ -165,24 +172,11 @@ impl CdbWriter {
     /// it is missing.
     pub async fn create(base: &Path, id: QueueId) -> io::Result<CdbWriter> {
         let dir = base.join(id.cdb_dir().to_string());
-        let path = dir.join(id.to_string());
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true).mode(CDB_FILE_MODE);
-        let file = match tokio::fs::OpenOptions::from(opts.clone()).open(&path).await {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let d = dir.clone();
-                tokio::task::spawn_blocking(move || {
-                    DirBuilder::new()
-                        .recursive(true)
-                        .mode(CDB_DIR_MODE)
-                        .create(d)
-                })
-                .await
-                .map_err(io::Error::other)??;
-                tokio::fs::OpenOptions::from(opts).open(&path).await?
-            }
-            other => other?,
-        };
+        let d = dir.clone();
+        let file = tokio::task::spawn_blocking(move || create_new(&d, id))
+            .await
+            .map_err(io::Error::other)??;
+        let file = tokio::fs::File::from_std(file);
         Ok(CdbWriter {
             file: BufWriter::with_capacity(64 * 1024, file),
             dir,
@@ -200,16 +194,6 @@ impl CdbWriter {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
-    }
-
-    /// Flushes and fsyncs the file (not its directory) and returns the
-    /// size. The new name is made durable by the QMGR's commit
-    /// ([`crate::queue::dirsync`]), which fsyncs the directory, shared by
-    /// concurrent commits, before it writes the transaction.
-    pub async fn finish_file(mut self) -> io::Result<u64> {
-        self.file.flush().await?;
-        self.file.get_mut().sync_all().await?;
-        Ok(self.size)
     }
 
     /// Flushes, fsyncs the file, then its directory (so the new name

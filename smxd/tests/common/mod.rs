@@ -76,31 +76,38 @@ impl Smx {
             ),
         )
         .unwrap();
+        let mut smx = Smx {
+            dir: dir.to_path_buf(),
+            port,
+            conf,
+            child: None,
+            log: Arc::new(Mutex::new(String::new())),
+        };
+        smx.spawn();
+        smx
+    }
+
+    /// Starts smxd (again, after [`Smx::stop`]) on the same configuration
+    /// and queue; its log lines are appended to the same log.
+    pub fn spawn(&mut self) {
+        let before = self.count("accepting connections");
         let mut child = Command::new(env!("CARGO_BIN_EXE_smxd"))
             .arg("-f")
-            .arg(&conf)
+            .arg(&self.conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let err = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
+        let sink = self.log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
-        let smx = Smx {
-            dir: dir.to_path_buf(),
-            port,
-            conf,
-            child: Some(child),
-            log,
-        };
-        smx.wait_for("accepting connections", 1, Duration::from_secs(30));
-        smx
+        self.child = Some(child);
+        self.wait_for("accepting connections", before + 1, Duration::from_secs(30));
     }
 
     pub fn queue_dir(&self) -> PathBuf {
