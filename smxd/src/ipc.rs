@@ -225,6 +225,49 @@ where
     }
 }
 
+/// Serves the answering end of a multiplexed connection: each request is
+/// handled concurrently by `handler` (so slow answers do not hold up fast
+/// ones) and its answer written back with the request's sequence number.
+/// Returns at the end of the stream or on an error, which is returned so
+/// the caller can log it (a malformed frame closes the connection, never
+/// the process).
+pub async fn serve<Q, A, S, F, Fut>(stream: S, handler: F) -> Result<(), IpcError>
+where
+    Q: DeserializeOwned + Send + 'static,
+    A: Serialize + Send + Sync + 'static,
+    S: AsyncRead + AsyncWrite + Send + 'static,
+    F: Fn(Q) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = A> + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<(u64, A)>(1024);
+    let writer = tokio::spawn(async move {
+        while let Some((seq, answer)) = rx.recv().await {
+            if write_frame(&mut wr, seq, &answer).await.is_err() {
+                break;
+            }
+        }
+    });
+    let handler = Arc::new(handler);
+    let result = loop {
+        match read_frame::<Q, _>(&mut rd).await {
+            Ok(Some(env)) => {
+                let tx = tx.clone();
+                let fut = handler(env.msg);
+                tokio::spawn(async move {
+                    let answer = fut.await;
+                    let _ = tx.send((env.seq, answer)).await;
+                });
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    drop(tx);
+    let _ = writer.await;
+    result
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

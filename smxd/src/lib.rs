@@ -18,10 +18,14 @@
 //! needs; see each module's header.
 
 pub mod component;
+pub mod dsn;
 pub mod inbound;
 pub mod ipc;
+pub mod lmtpl;
 pub mod mcp;
 pub mod proto;
 pub mod qmgr;
 pub mod queue;
+pub mod smar;
+pub mod smtpc;
 pub mod smtps;

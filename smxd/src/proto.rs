@@ -40,3 +40,188 @@ pub enum QmgrAnswer {
         text: String,
     },
 }
+
+// ---------------------------------------------------------------------
+// Delivery side (issue 5): SMAR and SMTPC.
+//
+// SMAR listens on `SMAR_socket`; SMTPS and the QMGR are its clients
+// ([`SmarRequest`] / [`SmarAnswer`]). The QMGR listens on `SMTPC_socket`;
+// each SMTPC process connects to it and then *serves* the QMGR's
+// [`Delivery`] requests on that connection, answering [`DeliveryResult`]
+// (README §2.4.1: the QMGR owns `qmsmtpc/`).
+// ---------------------------------------------------------------------
+
+/// An SMTP reply to pass on: code, enhanced status code, text (one line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpReply {
+    /// Reply code (250, 451, 550 ...).
+    pub code: u16,
+    /// Enhanced status code (RFC 3463), e.g. `5.1.1`.
+    pub status: String,
+    /// Text without the code.
+    pub text: String,
+}
+
+impl SmtpReply {
+    /// A reply.
+    pub fn new(code: u16, status: &str, text: impl Into<String>) -> SmtpReply {
+        SmtpReply {
+            code,
+            status: status.to_string(),
+            text: text.into(),
+        }
+    }
+
+    /// 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+
+    /// 4xx.
+    pub fn is_temporary(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+
+    /// 5xx.
+    pub fn is_permanent(&self) -> bool {
+        self.code >= 500
+    }
+}
+
+impl std::fmt::Display for SmtpReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.code, self.status, self.text)
+    }
+}
+
+/// What SMTPS and the QMGR ask SMAR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SmarRequest {
+    /// SMTPS at RCPT: may `address` be accepted from `client`? (relaying
+    /// rules, local users, aliases).
+    Rcpt {
+        /// The client's IP address, if the session is over TCP.
+        client: Option<std::net::IpAddr>,
+        /// The recipient as given in RCPT TO (no angle brackets).
+        address: String,
+    },
+    /// QMGR before a delivery attempt: where does `address` go? Aliases
+    /// are expanded, the mailertable consulted, MX records looked up.
+    Route {
+        /// The recipient as stored in the envelope.
+        address: String,
+    },
+}
+
+/// What SMAR answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SmarAnswer {
+    /// To `Rcpt`: 250 accepts; 4xx/5xx is the reply SMTPS gives.
+    Rcpt(SmtpReply),
+    /// To `Route`: the final recipients (one, or several after alias
+    /// expansion), each with where it goes.
+    Routed(Vec<Resolved>),
+    /// To `Route`: the address cannot be routed now (4xx: try later, e.g.
+    /// a DNS timeout) or at all (5xx: bounce, e.g. `error:` mailertable
+    /// entry, no such domain).
+    Failed(SmtpReply),
+}
+
+/// One final recipient after alias expansion and routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// The address to give in RCPT TO.
+    pub address: String,
+    /// When an `owner-LIST` alias exists for the list this recipient came
+    /// from, the envelope sender to use instead of the original (§3.9.2).
+    pub sender: Option<String>,
+    /// Where to deliver.
+    pub next: NextHop,
+}
+
+/// Where a recipient is delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NextHop {
+    /// LMTP over a Unix socket (`lmtp:` with no host: smtpc's
+    /// `LMTP_socket`), path relative to the queue directory or absolute.
+    LmtpUnix {
+        /// Socket path.
+        path: String,
+    },
+    /// SMTP (or LMTP with `lmtp`) to these addresses, tried in order (MX
+    /// preference order, then the addresses of each host); the next one
+    /// on connect failure or a 4xx greeting.
+    Hosts {
+        /// Speak LMTP instead of ESMTP (`port^lmtp:[addr]`).
+        lmtp: bool,
+        /// Addresses with ports, in the order to try.
+        addrs: Vec<std::net::SocketAddr>,
+        /// The host names, for logs (`relay=mx1.example[192.0.2.1]:25`);
+        /// parallel to `addrs`, may be empty strings.
+        names: Vec<String>,
+    },
+}
+
+impl NextHop {
+    /// A short key for per-destination limits and the connection cache:
+    /// the socket path, or the first address.
+    pub fn key(&self) -> String {
+        match self {
+            NextHop::LmtpUnix { path } => format!("unix:{path}"),
+            NextHop::Hosts { addrs, lmtp, .. } => format!(
+                "{}:{}",
+                if *lmtp { "lmtp" } else { "smtp" },
+                addrs
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
+    }
+}
+
+/// One delivery the QMGR hands to an SMTPC process: one message, one
+/// next hop, some recipients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Queue id (for logs).
+    pub id: String,
+    /// The content file, relative to the queue directory (CRLF lines,
+    /// not dot-stuffed, starting with our `Received:` header).
+    pub content: String,
+    /// Envelope sender (empty for `<>`).
+    pub sender: String,
+    /// MAIL FROM parameters in ESMTP form (`BODY=8BITMIME SMTPUTF8
+    /// RET=HDRS ENVID=xyz`); SMTPC passes on those the server supports.
+    pub mail_params: String,
+    /// The recipients.
+    pub recipients: Vec<DeliveryRcpt>,
+    /// Where to.
+    pub next: NextHop,
+}
+
+/// One recipient of a [`Delivery`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRcpt {
+    /// Opaque to SMTPC; comes back in the result.
+    pub index: u32,
+    /// RCPT TO address.
+    pub address: String,
+    /// RCPT TO parameters in ESMTP form (`NOTIFY=FAILURE,DELAY
+    /// ORCPT=rfc822;a@b`).
+    pub params: String,
+}
+
+/// What SMTPC answers for a [`Delivery`]: one reply per recipient (2xx
+/// sent, 4xx deferred, 5xx bounced). A failure of the whole transaction
+/// (no host reachable, 4xx after DATA ...) is that reply for every
+/// recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryResult {
+    /// The server that answered, for logs: `name[addr]:port` or the
+    /// socket path; empty if none was reached.
+    pub relay: String,
+    /// `(index, reply)` for every recipient of the request.
+    pub results: Vec<(u32, SmtpReply)>,
+}

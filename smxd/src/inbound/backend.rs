@@ -10,7 +10,7 @@ use crate::proto::{QmgrAnswer, SmtpsRequest};
 use crate::queue::cdb::Cdb;
 use crate::queue::ibdb::record::{Recipient, Transaction};
 use crate::queue::id::{now_micros, IdGenerator};
-use crate::smtps::address::{ForwardPath, MailParams, RcptParams, ReversePath};
+use crate::smtps::address::{Body, ForwardPath, MailParams, RcptParams, Ret, ReversePath};
 use crate::smtps::backend::{Backend, Envelope, Peer, SessionInfo, Verdict};
 use crate::smtps::reply::Reply;
 
@@ -54,18 +54,57 @@ impl QueueBackend {
     }
 }
 
-/// The opaque envelope parameters kept in IBDB until the delivery side
-/// reads them (RFC 3461 RET/ENVID, RFC 1870 SIZE, BODY, SMTPUTF8).
-fn mail_params(p: &MailParams) -> String {
-    format!("{p:?}")
+/// The MAIL FROM parameters kept in the envelope, in their ESMTP form
+/// (`BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=xtext`), so the SMTP client can
+/// pass them on as received and the DSN code can read RET and ENVID
+/// (RFC 3461 §4.3, §4.4; RFC 6152; RFC 6531). SIZE is not kept (the size
+/// is in the envelope); AUTH= is not passed on (RFC 4954 §5: the client
+/// did not authenticate to us).
+pub fn mail_params(p: &MailParams) -> String {
+    let mut out = Vec::new();
+    match p.body {
+        Body::Unspecified => {}
+        Body::SevenBit => out.push("BODY=7BIT".to_string()),
+        Body::EightBitMime => out.push("BODY=8BITMIME".to_string()),
+    }
+    if p.smtputf8 {
+        out.push("SMTPUTF8".to_string());
+    }
+    match p.ret {
+        None => {}
+        Some(Ret::Full) => out.push("RET=FULL".to_string()),
+        Some(Ret::Hdrs) => out.push("RET=HDRS".to_string()),
+    }
+    if let Some(envid) = &p.envid {
+        out.push(format!("ENVID={envid}"));
+    }
+    out.join(" ")
 }
 
-fn rcpt_params(p: &RcptParams) -> String {
-    if p.notify.is_none() && p.orcpt.is_none() {
-        String::new()
-    } else {
-        format!("{p:?}")
+/// The RCPT TO parameters in their ESMTP form (`NOTIFY=FAILURE,DELAY
+/// ORCPT=rfc822;xtext`), empty when none was given.
+pub fn rcpt_params(p: &RcptParams) -> String {
+    let mut out = Vec::new();
+    if let Some(n) = p.notify {
+        let mut kw = Vec::new();
+        if n.never {
+            kw.push("NEVER");
+        }
+        if n.success {
+            kw.push("SUCCESS");
+        }
+        if n.failure {
+            kw.push("FAILURE");
+        }
+        if n.delay {
+            kw.push("DELAY");
+        }
+        out.push(format!("NOTIFY={}", kw.join(",")));
     }
+    if let Some((kind, addr)) = &p.orcpt {
+        out.push(format!("ORCPT={kind};{addr}"));
+    }
+    out.join(" ")
 }
 
 fn address(to: &ForwardPath) -> String {
@@ -162,5 +201,35 @@ impl Backend for QueueBackend {
                 Err(r)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtps::address::Notify;
+
+    #[test]
+    fn params_are_kept_in_esmtp_form() {
+        let p = MailParams {
+            size: Some(10),
+            body: Body::EightBitMime,
+            smtputf8: true,
+            ret: Some(Ret::Hdrs),
+            envid: Some("QQ+2Bx".into()),
+            auth: Some("<>".into()),
+        };
+        assert_eq!(mail_params(&p), "BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2Bx");
+        assert_eq!(mail_params(&MailParams::default()), "");
+        let r = RcptParams {
+            notify: Some(Notify {
+                failure: true,
+                delay: true,
+                ..Notify::default()
+            }),
+            orcpt: Some(("rfc822".into(), "a+2Bb@c".into())),
+        };
+        assert_eq!(rcpt_params(&r), "NOTIFY=FAILURE,DELAY ORCPT=rfc822;a+2Bb@c");
+        assert_eq!(rcpt_params(&RcptParams::default()), "");
     }
 }

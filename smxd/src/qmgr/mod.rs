@@ -23,7 +23,6 @@ use crate::queue::{CommitError, Queue, QueueConf};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
 
 const WHO: &str = "qmgr";
 
@@ -114,39 +113,19 @@ fn bind(path: &str) -> std::io::Result<UnixListener> {
 }
 
 /// Serves one SMTP server connection: requests are handled concurrently
-/// (commits of many sessions share one fsync), answers go back through
-/// one writer in any order, matched by sequence number.
+/// (commits of many sessions share one fsync), answers go back in any
+/// order, matched by sequence number.
 async fn serve_smtps(stream: UnixStream, queue: Arc<Queue>) {
-    let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<(u64, QmgrAnswer)>(1024);
-    let writer = tokio::spawn(async move {
-        while let Some((seq, answer)) = rx.recv().await {
-            if ipc::write_frame(&mut wr, seq, &answer).await.is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        match ipc::read_frame::<SmtpsRequest, _>(&mut rd).await {
-            Ok(Some(env)) => {
-                let queue = queue.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let answer = handle(&queue, env.msg).await;
-                    let _ = tx.send((env.seq, answer)).await;
-                });
-            }
-            Ok(None) => break,
-            Err(IpcError::Io(_)) => break,
-            Err(e) => {
-                // A malformed frame closes this connection, never the QMGR.
-                component::log(WHO, format!("SMTP server connection: {e}; closing it"));
-                break;
-            }
-        }
+    let served = ipc::serve(stream, move |req: SmtpsRequest| {
+        let queue = queue.clone();
+        async move { handle(&queue, req).await }
+    })
+    .await;
+    match served {
+        Ok(()) | Err(IpcError::Io(_)) => {}
+        // A malformed frame closes this connection, never the QMGR.
+        Err(e) => component::log(WHO, format!("SMTP server connection: {e}; closing it")),
     }
-    drop(tx);
-    let _ = writer.await;
 }
 
 async fn handle(queue: &Queue, req: SmtpsRequest) -> QmgrAnswer {

@@ -25,6 +25,7 @@
 //! caller answers `250` after that and not before.
 
 pub mod cdb;
+pub mod defedb;
 pub mod dirsync;
 pub mod disk;
 pub mod ibdb;

@@ -1,0 +1,1 @@
+//! lmtpl: being written (issue 5).

@@ -1,0 +1,1 @@
+//! DEFEDB: being written (issue 5).

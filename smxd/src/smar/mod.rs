@@ -1,0 +1,1 @@
+//! smar: being written (issue 5).

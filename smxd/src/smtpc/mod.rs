@@ -1,0 +1,1 @@
+//! smtpc: being written (issue 5).
