@@ -86,3 +86,48 @@ pub fn runtime(who: &str) -> Result<tokio::runtime::Runtime, i32> {
             EX_OSERR
         })
 }
+
+/// A component that is not written yet: logs so, then waits for SIGTERM
+/// (exit 0) and answers SIGHUP with a log line, so the MCP can supervise it.
+///
+/// Every component logs `WHO: ready (pid=N)` (`(pid=N id=I)` with an id
+/// from the MCP's `pass_id`) once its signal handlers are
+/// installed and it serves, and a line starting `WHO: SIGHUP` on SIGHUP.
+pub fn not_implemented(who: &str, id: Option<&str>) -> i32 {
+    let pid = std::process::id();
+    let id = id.map(|i| format!(" id={i}")).unwrap_or_default();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            log(who, e.to_string());
+            return EX_OSERR;
+        }
+    };
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            log(who, "cannot install signal handlers");
+            return EX_OSERR;
+        };
+        // Logged once the handlers are in place, so a supervisor that sees
+        // this line may signal.
+        log(
+            who,
+            format!("ready (pid={pid}{id}); component {who} is not implemented yet"),
+        );
+        loop {
+            tokio::select! {
+                _ = term.recv() => { log(who, format!("SIGTERM (pid={pid}); exiting")); return 0; }
+                _ = int.recv() => { log(who, format!("SIGINT (pid={pid}); exiting")); return 0; }
+                _ = hup.recv() => log(who, format!("SIGHUP (pid={pid}); reloading configuration")),
+            }
+        }
+    })
+}

@@ -6,7 +6,7 @@
 //!
 //! Privileges: the MCP is started as root or as the invoking user and
 //! never handles mail; each component runs as the user the MCP gives it.
-//! The components are stubs for now: each logs that it is not implemented
+//! Components not written yet are stubs: each logs that it is not implemented
 //! and waits for SIGTERM, so the MCP can supervise it.
 
 use std::path::PathBuf;
@@ -98,56 +98,16 @@ fn main() -> ExitCode {
         "mcp" => smxd::mcp::main(&args.config),
         "qmgr" => smxd::qmgr::main(&args.config),
         "smtps" => smxd::inbound::run::main(&args.config, args.name.as_deref(), args.id.as_deref()),
+        "smar" => smxd::smar::main(&args.config),
+        "smtpc" => smxd::smtpc::main(&args.config, args.id.as_deref()),
+        "lmtpl" => smxd::lmtpl::main(&args.config),
         "fdtest" => fdtest(&args),
-        c => stub(c, &args),
+        c => {
+            say!("smxd: unknown component {c}");
+            64
+        }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
-}
-
-/// A component that is not written yet: logs so, then waits for SIGTERM
-/// (exit 0) and answers SIGHUP with a reload message.
-fn stub(component: &str, args: &Args) -> i32 {
-    let who = match &args.name {
-        Some(n) => format!("{component} {n}"),
-        None => component.to_string(),
-    };
-    let id = args
-        .id
-        .as_deref()
-        .map(|i| format!(" id={i}"))
-        .unwrap_or_default();
-    let pid = std::process::id();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            say!("{who}: {e}");
-            return 71;
-        }
-    };
-    rt.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
-            say!("{who}: cannot install signal handlers");
-            return 71;
-        };
-        // Logged once the handlers are in place, so a supervisor that sees
-        // this line may signal.
-        say!("{who}: component {component} is not implemented yet (pid={pid}{id})");
-        loop {
-            tokio::select! {
-                _ = term.recv() => { say!("{who}: SIGTERM (pid={pid}); exiting"); return 0; }
-                _ = int.recv() => { say!("{who}: SIGINT (pid={pid}); exiting"); return 0; }
-                _ = hup.recv() => say!("{who}: SIGHUP (pid={pid}); reloading configuration"),
-            }
-        }
-    })
 }
 
 /// Hidden test component: `smxd fdtest PASS_FD_SOCKET` receives a listener

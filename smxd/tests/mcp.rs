@@ -182,7 +182,7 @@ fn starts_components_and_stops_them_in_reverse_order_on_sigterm() {
     let mut m = Mcp::start("lmtpl { }");
     m.wait_contains("qmgr: listening for SMTP servers");
     for c in ["smar", "smtpc", "lmtpl"] {
-        m.wait_contains(&format!("{c}: component {c} is not implemented yet"));
+        m.wait_contains(&format!("{c}: ready"));
     }
     let order: Vec<String> = m
         .lines()
@@ -215,7 +215,7 @@ fn sigkill_restarts_with_back_off_and_restarts_dependencies() {
     let m = Mcp::start("qmgr { restart_dependencies = { smar }; }");
     let q = m.wait_started("qmgr", 1)[0];
     let s = m.wait_started("smar", 1)[0];
-    m.wait_contains("smar: component smar is not implemented yet");
+    m.wait_contains("smar: ready");
     let _ = kill(Pid::from_raw(q), Signal::SIGKILL);
     m.wait_contains(&format!(
         "qmgr pid={q} killed by signal 9; restarting in 1s"
@@ -243,8 +243,8 @@ fn ex_config_exit_is_not_restarted() {
 fn sighup_is_forwarded() {
     let m = Mcp::start("");
     m.wait_contains("qmgr: listening for SMTP servers");
-    m.wait_contains("smar: component smar is not implemented yet");
-    m.wait_contains("smtpc: component smtpc is not implemented yet");
+    m.wait_contains("smar: ready");
+    m.wait_contains("smtpc: ready");
     m.signal(Signal::SIGHUP);
     m.wait_contains("qmgr: SIGHUP");
     m.wait_contains("smar: SIGHUP");
@@ -283,13 +283,12 @@ fn pass_hands_a_working_listening_socket() {
 #[test]
 fn pass_id_gives_distinct_ids() {
     let m = Mcp::start("smtpc { pass_id = \"-i\"; min_processes = 3; max_processes = 3; }");
-    let lines = m.wait_n(3, |l| {
-        l.starts_with("smtpc: component smtpc is not implemented")
-    });
+    let lines = m.wait_n(3, |l| l.starts_with("smtpc: ready"));
     let ids: HashSet<String> = lines
         .iter()
         .filter_map(|l| l.split(" id=").nth(1))
-        .map(|r| r.trim_end_matches(')').to_string())
+        .filter_map(|r| r.split(')').next())
+        .map(str::to_string)
         .collect();
     assert_eq!(ids, ["0", "1", "2"].iter().map(|s| s.to_string()).collect());
     assert_eq!(m.started("smtpc").len(), 3);
@@ -334,7 +333,7 @@ fn components_run_as_their_user_when_root() {
     };
     // smar is still a stub that only waits: it needs no files of its own.
     let m = Mcp::start("smar { user = nobody; }");
-    m.wait_contains("smar: component smar is not implemented yet");
+    m.wait_contains("smar: ready");
     let q = m.started("smar")[0];
     let status = std::fs::read_to_string(format!("/proc/{q}/status")).unwrap_or_default();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("");

@@ -219,7 +219,10 @@ mod tests {
             envid: Some("QQ+2Bx".into()),
             auth: Some("<>".into()),
         };
-        assert_eq!(mail_params(&p), "BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2Bx");
+        assert_eq!(
+            mail_params(&p),
+            "BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2Bx"
+        );
         assert_eq!(mail_params(&MailParams::default()), "");
         let r = RcptParams {
             notify: Some(Notify {

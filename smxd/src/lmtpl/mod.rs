@@ -1,1 +1,7 @@
 //! lmtpl: being written (issue 5).
+
+/// Runs the component until SIGTERM; returns the exit code.
+pub fn main(config: &std::path::Path) -> i32 {
+    let _ = config;
+    crate::component::not_implemented("lmtpl", None)
+}
