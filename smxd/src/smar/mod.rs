@@ -1,4 +1,6 @@
-//! smar: being written (issue 5).
+//! smar: the address resolver (being written, issue 5).
+
+pub mod maps;
 
 /// Runs the component until SIGTERM; returns the exit code.
 pub fn main(config: &std::path::Path) -> i32 {
