@@ -42,6 +42,7 @@ use std::time::Duration;
 use smx_grammar::config::QmgrConf;
 
 pub use cdb::{Cdb, CdbWriter};
+pub use defedb::{Defedb, Deferred};
 pub use disk::{DiskLow, DiskProbe, DiskWatch, StatvfsProbe};
 pub use ibdb::{
     recover, Durable, IbdbConf, IbdbError, IbdbWriter, RcptStatus, Recipient, Record, Recovered,
@@ -64,6 +65,8 @@ pub struct QueueConf {
     /// CDB base; relative to the queue directory, empty for the queue
     /// directory itself (README §3.4 item 2).
     pub cdb_base_directory: PathBuf,
+    /// DEFEDB directory, relative to the queue directory.
+    pub defedb_directory: PathBuf,
     /// Free-space probe; `None` for `statvfs` on the queue and CDB dirs.
     pub disk_probe: Option<Arc<dyn DiskProbe>>,
 }
@@ -76,6 +79,7 @@ impl fmt::Debug for QueueConf {
             .field("min_disk_space", &self.min_disk_space)
             .field("ok_disk_space", &self.ok_disk_space)
             .field("cdb_base_directory", &self.cdb_base_directory)
+            .field("defedb_directory", &self.defedb_directory)
             .field("disk_probe", &self.disk_probe.as_ref().map(|_| "custom"))
             .finish()
     }
@@ -94,6 +98,7 @@ impl Default for QueueConf {
             min_disk_space: 100 << 20,
             ok_disk_space: 200 << 20,
             cdb_base_directory: PathBuf::new(),
+            defedb_directory: PathBuf::from("defedb"),
             disk_probe: None,
         }
     }
@@ -113,6 +118,7 @@ impl QueueConf {
             min_disk_space: qmgr.min_disk_space,
             ok_disk_space: qmgr.ok_disk_space,
             cdb_base_directory: PathBuf::from(cdb_base_directory),
+            defedb_directory: PathBuf::from(&qmgr.defedb.base_directory),
             disk_probe: None,
         }
     }
@@ -178,6 +184,7 @@ pub struct Queue {
     iqdb: Mutex<Iqdb>,
     disk: DiskWatch,
     dirsync: dirsync::DirSync,
+    defedb: Defedb,
 }
 
 impl Queue {
@@ -188,7 +195,25 @@ impl Queue {
         cdb.create_dirs()?;
         let ibdb_dir = queue_dir.join("ibdb");
         let mut recovered = ibdb::recover(&ibdb_dir)?;
-        let open: HashSet<QueueId> = recovered.transactions.iter().map(|t| t.id).collect();
+        let (defedb, deferred) = Defedb::open(&queue_dir.join(&conf.defedb_directory))?;
+        // A crash between writing a DEFEDB entry and logging `TaDone` in
+        // IBDB leaves the transaction in both: the DEFEDB entry is the
+        // newer state. The IBDB copy is closed once the writer runs.
+        let in_defedb: HashSet<QueueId> = deferred.entries.iter().map(|d| d.ta.id).collect();
+        let doubled: Vec<QueueId> = recovered
+            .transactions
+            .iter()
+            .map(|t| t.id)
+            .filter(|id| in_defedb.contains(id))
+            .collect();
+        recovered.deferred = deferred.entries;
+        recovered.deferred_corrupt = deferred.corrupt;
+        let open: HashSet<QueueId> = recovered
+            .transactions
+            .iter()
+            .map(|t| t.id)
+            .chain(in_defedb.iter().copied())
+            .collect();
         let stored = cdb.list()?;
         for id in &stored {
             if !open.contains(id) {
@@ -197,17 +222,26 @@ impl Queue {
             }
         }
         let stored: HashSet<QueueId> = stored.into_iter().collect();
-        recovered.missing_content = recovered
-            .transactions
+        recovered.missing_content = open
             .iter()
-            .map(|t| t.id)
+            .copied()
             .filter(|id| !stored.contains(id))
             .collect();
+        recovered.missing_content.sort();
         let mut iqdb = Iqdb::new(conf.iqdb_max_entries);
         for ta in &recovered.transactions {
             iqdb.insert_recovered(ta.clone());
         }
         let ibdb = IbdbWriter::start(&ibdb_dir, conf.ibdb, &recovered)?;
+        // The IBDB copies of doubled transactions are closed by
+        // `finish_recovery`, once a runtime is there to wait for the write.
+        recovered
+            .transactions
+            .retain(|t| !in_defedb.contains(&t.id));
+        for id in &doubled {
+            iqdb.remove(*id);
+        }
+        recovered.doubled = doubled;
         let probe = conf.disk_probe.clone().unwrap_or_else(|| {
             Arc::new(StatvfsProbe {
                 dirs: vec![queue_dir.to_path_buf(), cdb.base().to_path_buf()],
@@ -221,6 +255,7 @@ impl Queue {
                 iqdb: Mutex::new(iqdb),
                 disk,
                 dirsync: dirsync::DirSync::default(),
+                defedb,
             },
             recovered,
         ))
@@ -302,6 +337,66 @@ impl Queue {
     /// The IBDB writer (counters).
     pub fn ibdb(&self) -> &IbdbWriter {
         &self.ibdb
+    }
+
+    /// Closes in IBDB the transactions recovery found in DEFEDB too (see
+    /// [`Recovered::doubled`]).
+    pub async fn finish_recovery(&self, recovered: &Recovered) -> Result<(), CommitError> {
+        if recovered.doubled.is_empty() {
+            return Ok(());
+        }
+        let records = recovered
+            .doubled
+            .iter()
+            .map(|&id| Record::TaDone { id })
+            .collect();
+        self.ibdb.append(records).await?;
+        Ok(())
+    }
+
+    /// The deferred envelope database.
+    pub fn defedb(&self) -> &Defedb {
+        &self.defedb
+    }
+
+    /// Moves `d` (whose transaction is in IBDB) to DEFEDB: the entry is
+    /// written first, then `TaDone` is logged, so a crash in between
+    /// leaves it in both (recovery keeps the DEFEDB entry). The content
+    /// file stays.
+    pub async fn defer_from_ibdb(&self, d: &Deferred) -> Result<(), CommitError> {
+        let db = self.defedb.clone();
+        let entry = d.clone();
+        tokio::task::spawn_blocking(move || db.put(&entry))
+            .await
+            .map_err(|e| CommitError::Content(e.to_string()))?
+            .map_err(|e| CommitError::Content(format!("DEFEDB: {e}")))?;
+        self.ibdb
+            .append(vec![Record::TaDone { id: d.ta.id }])
+            .await?;
+        self.iqdb().remove(d.ta.id);
+        Ok(())
+    }
+
+    /// Updates a DEFEDB entry after another attempt.
+    pub async fn defer_again(&self, d: &Deferred) -> Result<(), CommitError> {
+        let db = self.defedb.clone();
+        let entry = d.clone();
+        tokio::task::spawn_blocking(move || db.put(&entry))
+            .await
+            .map_err(|e| CommitError::Content(e.to_string()))?
+            .map_err(|e| CommitError::Content(format!("DEFEDB: {e}")))
+    }
+
+    /// Nothing more is to be done for a deferred transaction: removes its
+    /// DEFEDB entry, then its content file.
+    pub async fn deferred_done(&self, id: QueueId) -> Result<(), CommitError> {
+        let db = self.defedb.clone();
+        tokio::task::spawn_blocking(move || db.remove(id))
+            .await
+            .map_err(|e| CommitError::Content(e.to_string()))?
+            .map_err(|e| CommitError::Content(format!("DEFEDB: {e}")))?;
+        let _ = self.cdb.remove(id);
+        Ok(())
     }
 
     /// The disk-space watcher.

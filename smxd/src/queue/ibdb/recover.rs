@@ -51,6 +51,14 @@ pub struct Recovered {
     /// Open transactions whose content file is missing (filled by
     /// `Queue::open`; kept, for the delivery side to bounce).
     pub missing_content: Vec<QueueId>,
+    /// Deferred transactions read from DEFEDB (filled by `Queue::open`).
+    pub deferred: Vec<crate::queue::defedb::Deferred>,
+    /// DEFEDB entries that did not parse, moved aside (filled by
+    /// `Queue::open`).
+    pub deferred_corrupt: Vec<PathBuf>,
+    /// Transactions found both open in IBDB and in DEFEDB (a crash between
+    /// the two writes); the DEFEDB entry wins (filled by `Queue::open`).
+    pub doubled: Vec<QueueId>,
     /// For the writer: the file each open transaction was opened in.
     pub(crate) opened_in: HashMap<QueueId, u64>,
 }
