@@ -13,13 +13,23 @@
 //! cut off. Each commit is logged postmaster-style:
 //! `ID: from=<sender>, size=N, nrcpt=N`.
 //!
-//! Delivery (AQ, DEFEDB, the scheduler) arrives with the delivery issue;
-//! until then committed mail stays in the queue.
+//! Delivery: SMTPC processes connect to `SMTPC_socket` and take
+//! deliveries ([`peers`]); routes come from SMAR; [`sched`] decides what
+//! to try when, [`attempt`] runs one try of one transaction, [`bounce`]
+//! makes the notices to senders. Recovered transactions are tried at
+//! once, deferred ones (DEFEDB) at their next try.
+
+pub mod attempt;
+pub mod bounce;
+pub mod peers;
+pub mod sched;
 
 use crate::component::{self, Loaded};
 use crate::ipc::{self, IpcError};
 use crate::proto::{QmgrAnswer, SmtpsRequest};
 use crate::queue::{CommitError, Queue, QueueConf};
+use peers::{SmarLink, SmtpcPool};
+use sched::{SchedConf, Scheduler};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::{UnixListener, UnixStream};
@@ -58,7 +68,21 @@ async fn run(loaded: Loaded) -> i32 {
             recovered.orphans_removed.len()
         ),
     );
+    if !recovered.deferred_corrupt.is_empty() || !recovered.missing_content.is_empty() {
+        component::log(
+            WHO,
+            format!(
+                "recovery: {} unreadable DEFEDB entries moved aside, {} transactions without content",
+                recovered.deferred_corrupt.len(),
+                recovered.missing_content.len()
+            ),
+        );
+    }
     let queue = Arc::new(queue);
+    if let Err(e) = queue.finish_recovery(&recovered).await {
+        component::log(WHO, format!("cannot finish recovery: {e}"));
+        return component::EX_TEMPFAIL;
+    }
     let listener = match bind(&g.smtps_socket) {
         Ok(l) => l,
         Err(e) => {
@@ -66,6 +90,47 @@ async fn run(loaded: Loaded) -> i32 {
             return component::EX_OSERR;
         }
     };
+    let smtpc_listener = match bind(&g.smtpc_socket) {
+        Ok(l) => l,
+        Err(e) => {
+            component::log(WHO, format!("{}: {e}", g.smtpc_socket));
+            return component::EX_OSERR;
+        }
+    };
+    let hostname = g.hostname.clone().unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".to_string())
+    });
+    let floor = recovered
+        .max_id
+        .into_iter()
+        .chain(recovered.deferred.iter().map(|d| d.ta.id))
+        .max();
+    let bouncer = bounce::Bouncer::new(
+        hostname,
+        usize::try_from(g.qmgr.dsn.max_errors_per_dsn).unwrap_or(usize::MAX),
+        g.qmgr.dsn.flags.has("header_only"),
+        floor,
+    );
+    let pool = Arc::new(SmtpcPool::default());
+    tokio::spawn(pool.clone().accept(smtpc_listener, WHO));
+    let sched = Scheduler::new(
+        queue.clone(),
+        SmarLink::new(&g.smar_socket),
+        pool,
+        SchedConf::from_config(&g.qmgr),
+        bouncer,
+        WHO,
+    );
+    tokio::spawn(sched.clone().run_timers());
+    for ta in recovered.transactions {
+        sched.submit(ta);
+    }
+    for d in recovered.deferred {
+        sched.schedule(d);
+    }
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -82,7 +147,7 @@ async fn run(loaded: Loaded) -> i32 {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_smtps(stream, queue.clone()));
+                    tokio::spawn(serve_smtps(stream, sched.clone()));
                 }
                 Err(e) => component::log(WHO, format!("accept: {e}")),
             },
@@ -115,10 +180,10 @@ fn bind(path: &str) -> std::io::Result<UnixListener> {
 /// Serves one SMTP server connection: requests are handled concurrently
 /// (commits of many sessions share one fsync), answers go back in any
 /// order, matched by sequence number.
-async fn serve_smtps(stream: UnixStream, queue: Arc<Queue>) {
+async fn serve_smtps(stream: UnixStream, sched: Arc<Scheduler>) {
     let served = ipc::serve(stream, move |req: SmtpsRequest| {
-        let queue = queue.clone();
-        async move { handle(&queue, req).await }
+        let sched = sched.clone();
+        async move { handle(&sched, req).await }
     })
     .await;
     match served {
@@ -128,7 +193,8 @@ async fn serve_smtps(stream: UnixStream, queue: Arc<Queue>) {
     }
 }
 
-async fn handle(queue: &Queue, req: SmtpsRequest) -> QmgrAnswer {
+async fn handle(sched: &Arc<Scheduler>, req: SmtpsRequest) -> QmgrAnswer {
+    let queue: &Queue = &sched.queue;
     match req {
         SmtpsRequest::Room { recipients } => match queue.check_accept(recipients) {
             Ok(()) => QmgrAnswer::Ok,
@@ -142,9 +208,10 @@ async fn handle(queue: &Queue, req: SmtpsRequest) -> QmgrAnswer {
                 ta.size,
                 ta.recipients.len()
             );
-            match queue.commit(ta).await {
+            match queue.commit(ta.clone()).await {
                 Ok(()) => {
                     component::log(WHO, line);
+                    sched.submit(ta);
                     QmgrAnswer::Committed
                 }
                 Err(e @ CommitError::Ibdb(_)) => {

@@ -324,6 +324,25 @@ impl Queue {
         Ok(())
     }
 
+    /// Logs the final status of the recipients just tried and that nothing
+    /// more is to be done for `id`, in one write (one fsync), then drops it
+    /// from IQDB and removes its content file.
+    pub async fn ta_done_with(
+        &self,
+        id: QueueId,
+        finals: &[(u32, RcptStatus)],
+    ) -> Result<(), CommitError> {
+        let mut records: Vec<Record> = finals
+            .iter()
+            .map(|&(index, status)| Record::RcptDone { id, index, status })
+            .collect();
+        records.push(Record::TaDone { id });
+        self.ibdb.append(records).await?;
+        self.iqdb().remove(id);
+        let _ = self.cdb.remove(id);
+        Ok(())
+    }
+
     /// The incoming queue.
     pub fn iqdb(&self) -> MutexGuard<'_, Iqdb> {
         self.iqdb.lock().unwrap_or_else(|e| e.into_inner())

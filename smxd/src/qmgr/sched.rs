@@ -1,0 +1,328 @@
+//! The QMGR scheduler (README §3.8; DESIGN.md "Scheduling"): what to try,
+//! when, and how much at once.
+//!
+//! - A newly committed transaction is tried at once ([`Scheduler::submit`]).
+//! - The active queue (AQ) holds the recipients being tried; it is bounded
+//!   by `AQ_max_entries` (a semaphore of recipient slots). While it is
+//!   full, new transactions wait in IQDB, and when IQDB is full the SMTP
+//!   servers answer `452 4.3.1`: mail waits at the client, never lost.
+//! - After an attempt that left recipients deferred, the transaction goes
+//!   to DEFEDB with its next try `retry_min_delay * 2^(tries-1)`, at most
+//!   `retry_max_delay`; a timer wakes it ([`Scheduler::run_timers`]).
+//! - Outgoing connections per destination start at `initial_connections`
+//!   and grow by one with every successful delivery up to
+//!   `max_connections` (slow start, §3.8 item 16); a failed one shrinks
+//!   the window back to `initial_connections`.
+//!
+//! One attempt of one transaction is in [`super::attempt`]; notices to the
+//! sender in [`super::bounce`].
+
+use super::attempt;
+use super::bounce::Bouncer;
+use super::peers::{SmarLink, SmtpcPool};
+use crate::queue::{Deferred, Queue, QueueId, Transaction};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// The scheduler's settings, from `qmgr { }`.
+#[derive(Debug, Clone)]
+pub struct SchedConf {
+    /// `AQ_max_entries`: recipients being tried at once.
+    pub aq_max_entries: usize,
+    /// `retry_min_delay`.
+    pub retry_min: Duration,
+    /// `retry_max_delay`.
+    pub retry_max: Duration,
+    /// `queue_delay_timeout`: a delay notice after this long.
+    pub delay_timeout: Duration,
+    /// `queue_return_timeout`: bounce after this long.
+    pub return_timeout: Duration,
+    /// `smtpc { initial_connections }`.
+    pub initial_connections: usize,
+    /// `smtpc { max_connections }`.
+    pub max_connections: usize,
+    /// `wait_for_client`: how long to wait for an SMTPC process.
+    pub wait_for_client: Duration,
+    /// `wait_for_server`: how long to wait for SMAR.
+    pub wait_for_server: Duration,
+}
+
+impl SchedConf {
+    /// From the typed configuration.
+    pub fn from_config(q: &smx_grammar::config::QmgrConf) -> SchedConf {
+        let count = |v: u64| usize::try_from(v).unwrap_or(usize::MAX).max(1);
+        SchedConf {
+            aq_max_entries: count(q.aq_max_entries),
+            retry_min: q.retry_min_delay,
+            retry_max: q.retry_max_delay.max(q.retry_min_delay),
+            delay_timeout: q.queue_delay_timeout,
+            return_timeout: q.queue_return_timeout,
+            initial_connections: count(q.smtpc.initial_connections),
+            max_connections: count(q.smtpc.max_connections).max(count(q.smtpc.initial_connections)),
+            wait_for_client: q.wait_for_client,
+            wait_for_server: q.wait_for_server,
+        }
+    }
+
+    /// The wait before try number `tries + 1` (after `tries` attempts).
+    pub fn backoff(&self, tries: u32) -> Duration {
+        let shift = tries.saturating_sub(1).min(30);
+        self.retry_min
+            .checked_mul(1u32 << shift)
+            .unwrap_or(self.retry_max)
+            .min(self.retry_max)
+    }
+}
+
+/// Slow start for one destination.
+pub struct Dest {
+    permits: Semaphore,
+    window: Mutex<usize>,
+}
+
+impl Dest {
+    fn new(initial: usize) -> Dest {
+        Dest {
+            permits: Semaphore::new(initial),
+            window: Mutex::new(initial),
+        }
+    }
+
+    /// Waits for a connection slot.
+    pub async fn acquire(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.permits.acquire().await.ok()
+    }
+
+    /// A delivery went well: open the window by one, up to `max`.
+    pub fn success(&self, max: usize) {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if *w < max {
+            *w += 1;
+            self.permits.add_permits(1);
+        }
+    }
+
+    /// A delivery failed temporarily: close the window back to `initial`
+    /// (the permits of connections in flight are forgotten as they end).
+    pub fn failure(&self, initial: usize) {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let excess = w.saturating_sub(initial);
+        let taken = self.permits.forget_permits(excess);
+        *w -= taken;
+    }
+
+    /// The current window.
+    pub fn window(&self) -> usize {
+        *self.window.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Deferred transactions waiting for their next try.
+#[derive(Default)]
+struct Timers {
+    due: BTreeMap<(u64, QueueId), ()>,
+    entries: HashMap<QueueId, Deferred>,
+}
+
+/// The scheduler.
+pub struct Scheduler {
+    /// The queue.
+    pub queue: Arc<Queue>,
+    /// SMAR.
+    pub smar: SmarLink,
+    /// The SMTPC processes.
+    pub smtpc: Arc<SmtpcPool>,
+    /// Settings.
+    pub conf: SchedConf,
+    /// DSNs.
+    pub bouncer: Bouncer,
+    /// `who` in log lines.
+    pub who: &'static str,
+    aq: Semaphore,
+    dests: Mutex<HashMap<String, Arc<Dest>>>,
+    timers: Mutex<Timers>,
+    wake: Notify,
+}
+
+impl Scheduler {
+    /// A scheduler over `queue`.
+    pub fn new(
+        queue: Arc<Queue>,
+        smar: SmarLink,
+        smtpc: Arc<SmtpcPool>,
+        conf: SchedConf,
+        bouncer: Bouncer,
+        who: &'static str,
+    ) -> Arc<Scheduler> {
+        Arc::new(Scheduler {
+            aq: Semaphore::new(conf.aq_max_entries),
+            queue,
+            smar,
+            smtpc,
+            conf,
+            bouncer,
+            who,
+            dests: Mutex::new(HashMap::new()),
+            timers: Mutex::new(Timers::default()),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Tries a newly committed (or recovered from IBDB) transaction now.
+    pub fn submit(self: &Arc<Self>, ta: Transaction) {
+        let job = Deferred {
+            ta,
+            tries: 0,
+            next_try: 0,
+            last_reply: BTreeMap::new(),
+            done: BTreeMap::new(),
+            delay_notified: false,
+            relay: String::new(),
+        };
+        self.spawn(job, false);
+    }
+
+    /// Queues a DEFEDB entry for its next try.
+    pub fn schedule(&self, d: Deferred) {
+        let mut t = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        t.due.insert((d.next_try, d.ta.id), ());
+        t.entries.insert(d.ta.id, d);
+        drop(t);
+        self.wake.notify_one();
+    }
+
+    /// Number of deferred transactions waiting for a timer.
+    pub fn deferred_count(&self) -> usize {
+        self.timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .len()
+    }
+
+    /// Makes every deferred transaction due now (a queue flush).
+    pub fn flush(&self) {
+        let mut t = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        let entries: Vec<(u64, QueueId)> = t.due.keys().copied().collect();
+        t.due.clear();
+        for (_, id) in entries {
+            t.due.insert((0, id), ());
+        }
+        drop(t);
+        self.wake.notify_one();
+    }
+
+    fn spawn(self: &Arc<Self>, job: Deferred, from_defedb: bool) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let n = job
+                .ta
+                .recipients
+                .iter()
+                .filter(|r| !r.status.is_final())
+                .count()
+                .clamp(1, me.conf.aq_max_entries);
+            let Ok(permit) = me
+                .aq
+                .acquire_many(u32::try_from(n).unwrap_or(u32::MAX))
+                .await
+            else {
+                return;
+            };
+            attempt::run(&me, job, from_defedb).await;
+            drop(permit);
+        });
+    }
+
+    /// Wakes deferred transactions when their time comes; runs forever.
+    pub async fn run_timers(self: Arc<Self>) {
+        loop {
+            let now = crate::queue::id::now_micros();
+            let (due, next) = {
+                let mut t = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+                let mut due = Vec::new();
+                while let Some((&(at, id), _)) = t.due.iter().next() {
+                    if at > now {
+                        break;
+                    }
+                    t.due.remove(&(at, id));
+                    if let Some(d) = t.entries.remove(&id) {
+                        due.push(d);
+                    }
+                }
+                (due, t.due.keys().next().map(|&(at, _)| at))
+            };
+            for d in due {
+                self.spawn(d, true);
+            }
+            let sleep = next.map_or(Duration::from_secs(3600), |at| {
+                Duration::from_micros(at.saturating_sub(now))
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// The slow-start state of a destination.
+    pub fn dest(&self, key: &str) -> Arc<Dest> {
+        let mut d = self.dests.lock().unwrap_or_else(|e| e.into_inner());
+        d.entry(key.to_string())
+            .or_insert_with(|| Arc::new(Dest::new(self.conf.initial_connections)))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn conf() -> SchedConf {
+        SchedConf {
+            aq_max_entries: 10,
+            retry_min: Duration::from_secs(300),
+            retry_max: Duration::from_secs(4000),
+            delay_timeout: Duration::from_secs(4 * 3600),
+            return_timeout: Duration::from_secs(5 * 86400),
+            initial_connections: 2,
+            max_connections: 4,
+            wait_for_client: Duration::from_secs(4),
+            wait_for_server: Duration::from_secs(4),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_between_min_and_max() {
+        let c = conf();
+        let secs: Vec<u64> = (1..=6).map(|t| c.backoff(t).as_secs()).collect();
+        assert_eq!(secs, [300, 600, 1200, 2400, 4000, 4000]);
+        assert_eq!(c.backoff(0).as_secs(), 300);
+        assert_eq!(c.backoff(1000).as_secs(), 4000);
+    }
+
+    #[tokio::test]
+    async fn slow_start_opens_to_max_and_closes_to_initial() {
+        let d = Dest::new(2);
+        assert_eq!(d.window(), 2);
+        for _ in 0..5 {
+            d.success(4);
+        }
+        assert_eq!(d.window(), 4);
+        let held: Vec<_> = [d.acquire().await, d.acquire().await, d.acquire().await]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(held.len(), 3);
+        d.failure(2);
+        // One permit was free and is forgotten; the window shrinks by it.
+        assert_eq!(d.window(), 3);
+        drop(held);
+        d.failure(2);
+        assert_eq!(d.window(), 2);
+        assert_eq!(d.permits.available_permits(), 2);
+    }
+}
