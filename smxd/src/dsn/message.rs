@@ -153,6 +153,23 @@ pub fn is_8bit(dsn: &[u8]) -> bool {
     dsn.iter().any(|&b| b >= 0x80)
 }
 
+/// The MAIL FROM parameters (ESMTP form, for `Transaction.sender_params`)
+/// the DSN `dsn` built from `input` must travel with: `BODY=8BITMIME` or
+/// `BODY=BINARYMIME` as its octets need (RFC 6152, RFC 3030), and
+/// `SMTPUTF8` for a global report (RFC 6533 §4). Empty for plain 7-bit.
+pub fn sender_params(input: &DsnInput, dsn: &[u8]) -> String {
+    let mut p = Vec::new();
+    match Cte::of(dsn) {
+        Cte::SevenBit => {}
+        Cte::EightBit => p.push("BODY=8BITMIME"),
+        Cte::Binary => p.push("BODY=BINARYMIME"),
+    }
+    if needs_global(input, input.original) {
+        p.push("SMTPUTF8");
+    }
+    p.join(" ")
+}
+
 /// A failure anywhere makes it a bounce; else a delay makes it a warning.
 fn overall(input: &DsnInput) -> Kind {
     let has = |k| input.recipients.iter().any(|r| r.action == k);

@@ -25,7 +25,7 @@ pub mod params;
 mod status;
 mod xtext;
 
-pub use message::{build, is_8bit};
+pub use message::{build, is_8bit, sender_params};
 pub use params::{parse_mail, parse_rcpt, MailDsn, Notify, RcptDsn, Ret};
 pub use xtext::{utf8_addr_decode, utf8_addr_encode, xtext_decode, xtext_encode};
 
