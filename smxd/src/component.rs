@@ -32,10 +32,40 @@ impl Loaded {
     }
 }
 
-/// One log line to stderr in a single write, prefixed by the component.
+/// Logs one line for component `who` at the normal level (see
+/// [`crate::logging`]: stderr, or syslog with `smxd -S`).
 pub fn log(who: &str, msg: impl AsRef<str>) {
-    use std::io::Write as _;
-    let _ = std::io::stderr().write_all(format!("{who}: {}\n", msg.as_ref()).as_bytes());
+    crate::logging::log(who, crate::logging::NOTICE, msg.as_ref());
+}
+
+/// Logs one line at `level` (`logging::ERROR` ... `logging::DEBUG`).
+pub fn log_at(who: &str, level: u64, msg: impl AsRef<str>) {
+    crate::logging::log(who, level, msg.as_ref());
+}
+
+/// Sets up logging for `who` from its section's `log { }` and `log_level`.
+fn init_logging(who: &str, conf: &Config) {
+    let g = &conf.global;
+    let component = who.split(' ').next().unwrap_or(who);
+    let (log, level) = match component {
+        "qmgr" => (Some(&g.qmgr.log), g.qmgr.log_level),
+        "smar" => (Some(&g.smar.log), g.smar.log_level),
+        "smtpc" => (Some(&g.smtpc.log), g.smtpc.log_level),
+        "lmtpl" => g
+            .lmtpl
+            .as_ref()
+            .map_or((None, 9), |l| (Some(&l.log), l.log_level)),
+        "smtps" => {
+            let name = who.split_once(' ').map(|(_, n)| n);
+            g.smtps
+                .iter()
+                .find(|i| i.name.as_deref() == name)
+                .or_else(|| g.smtps.first())
+                .map_or((None, 9), |i| (Some(&i.conf.log), i.conf.log_level))
+        }
+        _ => (None, 9),
+    };
+    crate::logging::init(who, log, level);
 }
 
 /// Loads `config` for component `who`; on failure logs why and returns the
@@ -53,6 +83,7 @@ pub fn load(who: &str, config: &Path) -> Result<Loaded, i32> {
         return Err(EX_CONFIG);
     }
     let conf = checked.config.ok_or(EX_CONFIG)?;
+    init_logging(who, &conf);
     let config_path = std::fs::canonicalize(config).map_err(|e| {
         log(who, format!("{}: {e}", config.display()));
         EX_CONFIG

@@ -22,6 +22,7 @@ pub mod dsn;
 pub mod inbound;
 pub mod ipc;
 pub mod lmtpl;
+pub mod logging;
 pub mod mcp;
 pub mod proto;
 pub mod qmgr;

@@ -25,6 +25,7 @@ const USAGE: &str = "usage: smxd [mcp|qmgr|smar|smtps|smtpc|lmtpl] [-f FILE] [-N
   -f FILE  configuration file (default /etc/smx/smx.conf)
   -N NAME  name of the smtps section (smtps NAME { })
   -i ID    process id given by the MCP (pass_id)
+  -S       log through syslog (each section's log { }) instead of stderr
   -h       this help";
 
 const COMPONENTS: &[&str] = &["mcp", "qmgr", "smar", "smtps", "smtpc", "lmtpl", "fdtest"];
@@ -74,6 +75,11 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
             "-f" => args.config = PathBuf::from(value("-f")?),
             "-N" => args.name = Some(value("-N")?),
             "-i" => args.id = Some(value("-i")?),
+            // Inherited by every component the MCP starts.
+            "-S" if smxd::logging::syslog_requested().is_none() => {
+                std::env::set_var(smxd::logging::ENV, "syslog")
+            }
+            "-S" => {}
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s => args.rest.push(s.to_string()),
         }

@@ -37,12 +37,9 @@ use smx_grammar::config::StartAction;
 use std::path::{Path, PathBuf};
 use supervise::{Prepared, Tuning, EX_CONFIG, EX_OSERR};
 
-/// One line to stderr in a single write(2), so that lines of the MCP and
-/// of its children, which share stderr, do not interleave.
+/// One log line of the MCP (see [`crate::logging`]).
 pub(crate) fn log(msg: impl AsRef<str>) {
-    use std::io::Write;
-    let line = format!("mcp: {}\n", msg.as_ref());
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    crate::logging::log("mcp", crate::logging::NOTICE, msg.as_ref());
 }
 
 /// Runs the MCP with the configuration file `config`; returns the exit
@@ -67,6 +64,7 @@ pub fn main(config: &Path) -> i32 {
         ));
         return EX_CONFIG;
     };
+    crate::logging::init("mcp", None, 9);
     let config_path = match std::fs::canonicalize(config) {
         Ok(p) => p,
         Err(e) => {

@@ -158,7 +158,8 @@ impl Bouncer {
                 now: SystemTime::now(),
             };
             let message = dsn::build(&input);
-            self.queue_notice(s, &qid, &to, message, kind).await;
+            let params = dsn::sender_params(&input, &message);
+            self.queue_notice(s, &qid, &to, message, params, kind).await;
         }
     }
 
@@ -169,6 +170,7 @@ impl Bouncer {
         about: &str,
         to: &str,
         message: Vec<u8>,
+        sender_params: String,
         kind: Kind,
     ) {
         let id = self.ids.next_id();
@@ -188,7 +190,7 @@ impl Bouncer {
         let ta = Transaction {
             id,
             sender: String::new(),
-            sender_params: String::new(),
+            sender_params,
             recipients: vec![Recipient::new(to)],
             size,
             received_at: now_micros(),

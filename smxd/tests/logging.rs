@@ -1,0 +1,78 @@
+//! Logging through syslog (README §3.5): `smxd -S` sends each component's
+//! lines as RFC 3164 datagrams with the facility, ident and options of its
+//! section's `log { }`, filtered by its `log_level`. The test stands in for
+//! the syslog daemon with a Unix datagram socket named by `SMX_LOG`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn smxd_dash_s_logs_through_syslog_with_each_sections_settings() {
+    let dir = std::env::temp_dir().join(format!("smx-logging-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mt"), "").unwrap();
+    std::fs::write(
+        dir.join("smx.conf"),
+        "queue_directory = \"q\";
+         qmgr { log { facility = local3; ident = \"myqmgr\"; options = { pid }; } }
+         smtpc { log_level = 0; }
+         smtps { listen_socket { type = unix; path = \"smtps.sock\"; } start_action = nostartaccept; }",
+    )
+    .unwrap();
+    let sock = dir.join("log");
+    let syslog = UnixDatagram::bind(&sock).unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smxd"))
+        .args(["-S", "-f"])
+        .arg(dir.join("smx.conf"))
+        .env("SMX_LOG", format!("syslog:{}", sock.display()))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(n) = syslog.recv(&mut buf) {
+            lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        if lines
+            .iter()
+            .any(|l| l.contains("listening for SMTP servers"))
+            && lines
+                .iter()
+                .any(|l| l.contains("mcp") && l.contains("started smtpc"))
+        {
+            break;
+        }
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    let all = lines.join("\n");
+    // local3 = 19, notice = 5: <157>; ident and [pid] from log { }.
+    let qmgr = lines
+        .iter()
+        .find(|l| l.contains("listening for SMTP servers"))
+        .unwrap_or_else(|| panic!("no QMGR line in:\n{all}"));
+    assert!(qmgr.starts_with("<157>"), "{qmgr}");
+    assert!(qmgr.contains(" myqmgr["), "{qmgr}");
+    // The MCP logs as smx-mcp with the default facility mail (2): <21>.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<21>") && l.contains("smx-mcp[")),
+        "{all}"
+    );
+    // smtpc has log_level 0: none of its lines.
+    assert!(!lines.iter().any(|l| l.contains("smx-smtpc")), "{all}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
