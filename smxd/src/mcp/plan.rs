@@ -211,6 +211,16 @@ pub fn plan(
         if c.start_action == StartAction::Pass && c.pass_fd_socket.is_none() {
             c.pass_fd_socket = Some(default_pass_fd_socket(s.name.as_deref()));
         }
+        // `processes` (§3.10 item 18): that many server processes share
+        // the listening socket. Each needs its own id (its queue ids are
+        // made from it), so pass_id defaults to -i.
+        if s.conf.processes > 1 && c.start_action != StartAction::NoStartAccept {
+            c.min_processes = c.min_processes.max(s.conf.processes);
+            c.max_processes = c.max_processes.max(c.min_processes);
+            if c.pass_id.is_none() {
+                c.pass_id = Some("-i".to_string());
+            }
+        }
         out.push(c);
     }
     Ok(out)
@@ -444,6 +454,17 @@ mod tests {
             panic!("no listener")
         };
         assert_eq!((l.socket_type, l.port), (SocketType::Inet, Some(25)));
+    }
+
+    #[test]
+    fn smtps_processes_starts_that_many_with_distinct_ids() {
+        let p = plan_of("smtps { processes = 3; }");
+        let c = &p[3];
+        assert_eq!(c.boot_processes(), 3);
+        assert_eq!(c.argv_for(2)[..3], ["smtps", "-i", "2"]);
+        let one = plan_of("smtps { }");
+        assert_eq!(one[3].boot_processes(), 1);
+        assert_eq!(one[3].pass_id, None);
     }
 
     #[test]
