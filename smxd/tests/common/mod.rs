@@ -65,8 +65,13 @@ impl Smx {
     /// `extra` configuration text) and the mailertable, then starts smxd
     /// and waits until the SMTP server accepts connections.
     pub fn start(dir: &Path, extra: &str) -> Smx {
+        Smx::start_with_mt(dir, "localhost lmtp:\nexample.test lmtp:\n", extra)
+    }
+
+    /// [`Smx::start`] with the mailertable `mt`.
+    pub fn start_with_mt(dir: &Path, mt: &str, extra: &str) -> Smx {
         let port = free_port();
-        std::fs::write(dir.join("mt"), "localhost lmtp:\nexample.test lmtp:\n").unwrap();
+        std::fs::write(dir.join("mt"), mt).unwrap();
         let conf = dir.join("smx.conf");
         std::fs::write(
             &conf,
@@ -374,10 +379,19 @@ fn marker_of(content: &[u8]) -> Option<String> {
         .map(|m| m.trim().to_string())
 }
 
-/// Replays IBDB (as the QMGR does at start: a torn tail is cut) and reads
-/// the content file of every committed transaction.
+/// Replays IBDB (as the QMGR does at start: a torn tail is cut), reads
+/// DEFEDB, and reads the content file of every queued transaction (open in
+/// IBDB or deferred; one that is in both counts once, as recovery does).
 pub fn read_queue(queue_dir: &Path) -> QueueContents {
-    let recovered = ibdb::recover(&queue_dir.join("ibdb")).unwrap();
+    let mut recovered = ibdb::recover(&queue_dir.join("ibdb")).unwrap();
+    if queue_dir.join("defedb").is_dir() {
+        let (_, deferred) = smxd::queue::Defedb::open(&queue_dir.join("defedb")).unwrap();
+        let ids: HashSet<QueueId> = deferred.entries.iter().map(|d| d.ta.id).collect();
+        recovered.transactions.retain(|t| !ids.contains(&t.id));
+        recovered
+            .transactions
+            .extend(deferred.entries.into_iter().map(|d| d.ta));
+    }
     let cdb = Cdb::new(queue_dir);
     let stored: HashSet<QueueId> = cdb.list().unwrap().into_iter().collect();
     let mut out = QueueContents {
