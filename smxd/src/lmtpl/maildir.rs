@@ -244,6 +244,18 @@ mod tests {
     }
 
     #[test]
+    fn out_of_space_is_enospc_or_edquot() {
+        let e = |errno: nix::errno::Errno| DeliveryError {
+            step: "write",
+            path: PathBuf::from("x"),
+            source: io::Error::from_raw_os_error(errno as i32),
+        };
+        assert!(e(nix::errno::Errno::ENOSPC).is_out_of_space());
+        assert!(e(nix::errno::Errno::EDQUOT).is_out_of_space());
+        assert!(!e(nix::errno::Errno::EIO).is_out_of_space());
+    }
+
+    #[test]
     fn a_maildir_that_cannot_be_created_is_an_error_not_a_loss() {
         let base = std::env::temp_dir().join(format!("smx-lmtpl-blocked-{}", std::process::id()));
         std::fs::create_dir_all(&base).unwrap();
