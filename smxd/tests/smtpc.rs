@@ -783,6 +783,7 @@ async fn postfix_smtp_sink_receives_the_message() {
         .arg(&dump)
         .arg(format!("127.0.0.1:{port}"))
         .arg("10")
+        .env_remove("LD_LIBRARY_PATH")
         .stdout(std::process::Stdio::null());
     let _sink = Child(cmd.spawn().unwrap());
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -894,4 +895,96 @@ async fn dovecot_lmtp_delivers_to_maildir() {
             "{text}"
         );
     }
+}
+
+// ---------------------------------------------------------------------
+// The process: `smxd smtpc -f smx.conf` serving a stand-in QMGR.
+// ---------------------------------------------------------------------
+
+/// Starts `smxd smtpc` on a configuration in `dir` (queue in `dir/queue`)
+/// and accepts its connection on `SMTPC_socket`.
+async fn start_smtpc(dir: &Path) -> (Child, tokio::net::UnixStream) {
+    let queue = dir.join("queue");
+    std::fs::create_dir_all(queue.join("qmsmtpc")).unwrap();
+    std::fs::write(
+        dir.join("smx.conf"),
+        "queue_directory = queue;\nhostname = client.test;\n",
+    )
+    .unwrap();
+    let sock = queue.join("qmsmtpc/smtpcsock");
+    let _ = std::fs::remove_file(&sock);
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("smtpc.log"))
+        .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_smxd"))
+        .args(["smtpc", "-i", "7", "-f"])
+        .arg(dir.join("smx.conf"))
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let child = Child(child);
+    let (stream, _) = tokio::time::timeout(TEST_BOUND, listener.accept())
+        .await
+        .expect("smtpc did not connect")
+        .unwrap();
+    (child, stream)
+}
+
+/// The QMGR's side of one request: a frame out, its answer back.
+async fn ask(qmgr: &mut tokio::net::UnixStream, seq: u64, d: &Delivery) -> DeliveryResult {
+    smxd::ipc::write_frame(qmgr, seq, d).await.unwrap();
+    let answer = tokio::time::timeout(TEST_BOUND, smxd::ipc::read_frame::<DeliveryResult, _>(qmgr))
+        .await
+        .expect("no answer from smtpc")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.seq, seq);
+    answer.msg
+}
+
+async fn wait_exit(child: &mut Child) -> i32 {
+    wait_for("smtpc to exit", || child.0.try_wait().unwrap())
+        .await
+        .code()
+        .unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn the_process_serves_the_qmgr_and_exits_75_when_it_goes_away() {
+    let dir = TempDir::new("proc");
+    let (addr, seen) = tcp_server(Script::default()).await;
+    let (mut child, mut qmgr) = start_smtpc(&dir.0).await;
+    // The content path is relative to the queue directory.
+    let d = delivery(&dir.0.join("queue"), BODY, &["a@x.test"], smtp_to(&[addr]));
+    let r = ask(&mut qmgr, 1, &d).await;
+    assert_eq!(codes(&r), [(10, 250)]);
+    assert_eq!(seen.messages(), [BODY.to_vec()]);
+    drop(qmgr);
+    assert_eq!(wait_exit(&mut child).await, 75);
+    let log = std::fs::read_to_string(dir.0.join("smtpc.log")).unwrap();
+    assert!(
+        log.contains(&format!("smtpc: ready (pid={} id=7)", child.0.id())),
+        "{log}"
+    );
+    assert!(
+        log.contains("smtpc: S0000000000000001: to=<a@x.test>, relay=mx.test[127.0.0.1]:"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_says_quit_to_idle_connections_and_exits_0() {
+    let dir = TempDir::new("term");
+    let (addr, seen) = tcp_server(Script::default()).await;
+    let (mut child, mut qmgr) = start_smtpc(&dir.0).await;
+    let d = delivery(&dir.0.join("queue"), BODY, &["a@x.test"], smtp_to(&[addr]));
+    let r = ask(&mut qmgr, 1, &d).await;
+    assert_eq!(codes(&r), [(10, 250)]);
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.0.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit(&mut child).await, 0);
+    assert_eq!(seen.verbs().last().unwrap(), "QUIT");
 }
