@@ -1,5 +1,6 @@
-//! The per-process cache of idle outgoing connections (README §3.8 item
-//! 10 keeps the QMGR's view of connections; this is the SMTPC side): after
+//! The per-process cache of idle outgoing connections (the QMGR's
+//! connection cache, OCC in README §3.8 item 10, counts connections per
+//! destination; this is where an smtpc process keeps the idle ones): after
 //! a successful transaction a connection waits here, keyed by
 //! [`crate::proto::NextHop::key`], for the next delivery to the same
 //! destination. The cache is bounded (the oldest entry is evicted) and
