@@ -104,6 +104,14 @@ pub enum SmarRequest {
         client: Option<std::net::IpAddr>,
         /// The recipient as given in RCPT TO (no angle brackets).
         address: String,
+        /// The SMTP server has the `access` flag: consult the access map
+        /// (`cltaddr:`, `to:` relay entries).
+        #[serde(default)]
+        access: bool,
+        /// The SMTP server has `lmtp_does_not_imply_relaying`: an `lmtp:`
+        /// domain is not local for relaying (README §3.10 item 3e).
+        #[serde(default)]
+        lmtp_not_local: bool,
     },
     /// QMGR before a delivery attempt: where does `address` go? Aliases
     /// are expanded, the mailertable consulted, MX records looked up.

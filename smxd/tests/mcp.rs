@@ -331,9 +331,19 @@ fn components_run_as_their_user_when_root() {
     let Ok(Some(nobody)) = User::from_name("nobody") else {
         return;
     };
-    // smar is still a stub that only waits: it needs no files of its own.
-    let m = Mcp::start("smar { user = nobody; }");
+    // smar binds SMAR_socket: as nobody it needs a directory it may
+    // write (an installation makes qmsmar/ group-writable for it).
+    let sockdir = std::env::temp_dir().join(format!("smx-mcp-smar-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&sockdir);
+    std::fs::create_dir_all(&sockdir).unwrap_or_else(|e| panic!("{e}"));
+    nix::unistd::chown(&sockdir, Some(nobody.uid), Some(nobody.gid))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let m = Mcp::start(&format!(
+        "SMAR_socket = \"{}/smarsock\";\nsmar {{ user = nobody; }}",
+        sockdir.display()
+    ));
     m.wait_contains("smar: ready");
+    let _ = std::fs::remove_dir_all(&sockdir);
     let q = m.started("smar")[0];
     let status = std::fs::read_to_string(format!("/proc/{q}/status")).unwrap_or_default();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("");

@@ -1,12 +1,13 @@
-//! The SMTP server's [`Backend`]: recipient policy from [`super::policy`],
-//! storage in the queue. `deliver` writes the content file (CDB) and
+//! The SMTP server's [`Backend`]: recipients are checked by the address
+//! resolver (SMAR, [`super::smar`]; README §3.12.2 "RCPT"), storage is in
+//! the queue. `deliver` writes the content file (CDB) and
 //! fsyncs it, then asks the QMGR to commit the envelope; the session
 //! answers `250` only after the QMGR says the commit is on disk (README
 //! §7.1, DESIGN.md "Storage").
 
-use super::policy::{Policy, Refusal};
+use super::smar::SmarLink;
 use crate::ipc::{Client, IpcError};
-use crate::proto::{QmgrAnswer, SmtpsRequest};
+use crate::proto::{QmgrAnswer, SmarAnswer, SmarRequest, SmtpsRequest};
 use crate::queue::cdb::Cdb;
 use crate::queue::ibdb::record::{Recipient, Transaction};
 use crate::queue::id::{now_micros, IdGenerator};
@@ -16,8 +17,12 @@ use crate::smtps::reply::Reply;
 
 /// Policy and storage of one SMTP server process.
 pub struct QueueBackend {
-    /// Recipient policy.
-    pub policy: Policy,
+    /// The address resolver, which decides on recipients.
+    pub smar: SmarLink,
+    /// The server has the `access` flag (SMAR consults the access map).
+    pub access: bool,
+    /// The server has `lmtp_does_not_imply_relaying`.
+    pub lmtp_not_local: bool,
     /// The connection to the QMGR.
     pub qmgr: Client<SmtpsRequest, QmgrAnswer>,
     /// Queue ids of this process.
@@ -130,21 +135,27 @@ impl Backend for QueueBackend {
 
     async fn rcpt(&self, s: &SessionInfo, to: &ForwardPath, _p: &RcptParams) -> Verdict {
         let addr = address(to);
-        let client = s.peer.addr.map(|a| a.ip());
-        let decision = self
-            .policy
-            .client_may_relay(client)
-            .and_then(|relay| self.policy.recipient(&addr, relay));
-        match decision {
-            Ok(()) => Verdict::Accept,
-            Err(Refusal::RelayDenied) => Verdict::Reject(Reply::new(
-                550,
-                "5.7.1",
-                format!("<{addr}>: relaying denied"),
-            )),
-            Err(Refusal::Temporary(why)) => {
-                crate::component::log(&self.who, format!("map lookup failed: {why}"));
+        let req = SmarRequest::Rcpt {
+            client: s.peer.addr.map(|a| a.ip()),
+            address: addr.clone(),
+            access: self.access,
+            lmtp_not_local: self.lmtp_not_local,
+        };
+        match self.smar.call(req).await {
+            Ok(SmarAnswer::Rcpt(r)) if r.is_success() => Verdict::Accept,
+            Ok(SmarAnswer::Rcpt(r)) if r.is_temporary() || r.is_permanent() => {
+                Verdict::Reject(Reply::new(r.code, &r.status, r.text))
+            }
+            Ok(other) => {
+                crate::component::log(
+                    &self.who,
+                    format!("<{addr}>: unexpected answer from SMAR: {other:?}"),
+                );
                 Verdict::Reject(tempfail("temporary lookup failure; try again later"))
+            }
+            Err(why) => {
+                crate::component::log(&self.who, format!("<{addr}>: {why}"));
+                Verdict::Reject(tempfail("address resolver unavailable; try again later"))
             }
         }
     }

@@ -1,14 +1,16 @@
 //! The SMTP server process (`smxd smtps [-N NAME] -f smx.conf`): receives
 //! its listening socket from the MCP over `pass_fd_socket` (README §3.7,
-//! start_action `pass`), connects to the QMGR on `SMTPS_socket`, and serves
-//! each client with [`crate::smtps::serve`], at most `max_threads` at once.
+//! start_action `pass`), connects to the QMGR on `SMTPS_socket` and to the
+//! address resolver on `SMAR_socket` (which decides on every recipient),
+//! and serves each client with [`crate::smtps::serve`], at most
+//! `max_threads` at once.
 //!
 //! Privilege: runs unprivileged (`smtps { user = smxs; }`); it never binds
-//! port 25 itself, reads the mailertable and the access map, writes content
-//! files, and talks to the QMGR only.
+//! port 25 itself, reads no maps, writes content files, and talks to the
+//! QMGR and SMAR only.
 
 use super::backend::QueueBackend;
-use super::policy::{Mailertable, Policy};
+use super::smar::SmarLink;
 use crate::component::{self, Loaded};
 use crate::ipc::Client;
 use crate::mcp::fdpass::{receive_listener, ReceivedListener};
@@ -16,14 +18,14 @@ use crate::queue::cdb::Cdb;
 use crate::queue::id::IdGenerator;
 use crate::smtps::backend::Peer;
 use smx_grammar::config::SmtpsConf;
-use smx_maps::db::DbType;
-use smx_maps::dbmap::DbMap;
-use smx_maps::lookup::AddressOptions;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UnixStream;
 use tokio::sync::Semaphore;
+
+/// How long to wait for SMAR at start.
+const SMAR_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs the SMTP server `name` until SIGTERM; returns the exit code.
 pub fn main(config: &Path, name: Option<&str>, process: Option<&str>) -> i32 {
@@ -71,52 +73,6 @@ async fn connect_qmgr(path: &str, who: &str) -> Option<UnixStream> {
     None
 }
 
-fn policy(loaded: &Loaded, conf: &SmtpsConf, who: &str) -> Result<Policy, i32> {
-    let smar = &loaded.conf.global.smar;
-    let mt_path = loaded.conf_path(&smar.mailertable.file);
-    let mailertable = match std::fs::read_to_string(&mt_path) {
-        Ok(text) => Mailertable::parse(&text).map_err(|errors| {
-            for e in errors {
-                component::log(who, format!("{}: {e}", mt_path.display()));
-            }
-            component::EX_CONFIG
-        })?,
-        Err(e) => {
-            component::log(who, format!("{}: {e}", mt_path.display()));
-            return Err(component::EX_CONFIG);
-        }
-    };
-    let access: Option<Box<dyn smx_maps::Map>> = if conf.flags.has("access") {
-        let p = loaded.conf_path(&smar.access_map.file);
-        match DbMap::open(&p, DbType::Hash) {
-            Ok(m) => Some(Box::new(m)),
-            Err(e) => {
-                // Without its access map the server still refuses every
-                // relaying attempt: safe, and it keeps local mail flowing.
-                component::log(
-                    who,
-                    format!(
-                        "access map {}: {e}; relaying only to local domains",
-                        p.display()
-                    ),
-                );
-                None
-            }
-        }
-    } else {
-        None
-    };
-    Ok(Policy {
-        mailertable,
-        access,
-        lmtp_not_local: conf.flags.has("lmtp_does_not_imply_relaying"),
-        address: AddressOptions {
-            delimiter: smar.address_delimiter.chars().next().unwrap_or('+'),
-            ..AddressOptions::default()
-        },
-    })
-}
-
 fn hostname(loaded: &Loaded) -> String {
     loaded.conf.global.hostname.clone().unwrap_or_else(|| {
         nix::unistd::gethostname()
@@ -134,10 +90,6 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
     };
     let conf = Arc::new(conf.clone());
     let server_id = loaded.conf.smtps_ids().get(index).copied().unwrap_or(0);
-    let policy = match policy(&loaded, &conf, &who) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
     let fd_socket = conf
         .mcp
         .pass_fd_socket
@@ -177,9 +129,13 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
     let Some(qmgr) = connect_qmgr(&g.smtps_socket, &who).await else {
         return component::EX_TEMPFAIL;
     };
+    // SMAR is started before the SMTP servers; it may still be loading.
+    let smar = SmarLink::connect(&g.smar_socket, &who, SMAR_WAIT).await;
     let cdb = Cdb::new(loaded.queue_dir.join(&g.cdb_base_directory));
     let backend = Arc::new(QueueBackend {
-        policy,
+        smar,
+        access: conf.flags.has("access"),
+        lmtp_not_local: conf.flags.has("lmtp_does_not_imply_relaying"),
         qmgr: Client::new(qmgr),
         ids: IdGenerator::new(u8::try_from(server_id).unwrap_or(0), process),
         cdb,

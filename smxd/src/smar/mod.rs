@@ -1,9 +1,139 @@
-//! smar: the address resolver (being written, issue 5).
+//! smar: the address resolver (README §1.1, §3.9, §3.12, §4.3; DESIGN.md
+//! "Address resolution"), `smxd smar -f smx.conf`.
+//!
+//! SMAR listens on `SMAR_socket` (relative to the queue directory; its
+//! directory is created with mode 0770, a stale socket is removed) and
+//! answers the SMTP servers and the QMGR ([`crate::proto::SmarRequest`]):
+//!
+//! - `Rcpt`: may this recipient be accepted from this client? Relaying
+//!   rules and local users ([`rcpt`]).
+//! - `Route`: where does this recipient go? Aliases ([`aliases`]),
+//!   mailertable ([`mailertable`]), MX and A records ([`dns`], [`route`]).
+//!
+//! Modules: [`maps`] opens the maps declared in `smar { map NAME { } }`;
+//! [`tables`] loads everything SMAR looks up (and says which missing files
+//! are errors: a missing default `mt` is only a warning, SMAR then routes
+//! by MX only; see its header); [`server`] is the process.
+//!
+//! Map lookups (Berkeley DB, socketmaps) block: each request does them on
+//! tokio's blocking pool; DNS lookups are asynchronous.
+//!
+//! Privilege: runs as the SMAR user (`smar { user = smxm; }`); it reads
+//! the maps in the configuration directory and talks DNS.
+//!
+//! Signals: SIGTERM/SIGINT exit 0; SIGHUP reloads the maps and the
+//! mailertable (on failure the old tables stay in use).
 
+pub mod aliases;
+pub mod dns;
+pub mod mailertable;
 pub mod maps;
+pub mod rcpt;
+pub mod route;
+pub mod server;
+pub mod tables;
+
+use crate::proto::{SmarAnswer, SmarRequest};
+use dns::Dns;
+use rcpt::{RcptQuery, Temporary};
+use std::sync::{Arc, RwLock};
+use tables::Tables;
+
+/// The resolver: the current tables (replaced on SIGHUP) and DNS.
+#[derive(Debug)]
+pub struct Smar {
+    tables: RwLock<Arc<Tables>>,
+    dns: Dns,
+    who: String,
+}
+
+impl Smar {
+    /// A resolver over `tables` and `dns`; `who` prefixes its log lines.
+    pub fn new(tables: Tables, dns: Dns, who: &str) -> Smar {
+        Smar {
+            tables: RwLock::new(Arc::new(tables)),
+            dns,
+            who: who.to_string(),
+        }
+    }
+
+    /// The tables in use.
+    pub fn tables(&self) -> Arc<Tables> {
+        match self.tables.read() {
+            Ok(t) => t.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the tables (SIGHUP).
+    pub fn replace(&self, tables: Tables) {
+        let mut guard = match self.tables.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *guard = Arc::new(tables);
+    }
+
+    fn log(&self, msg: impl AsRef<str>) {
+        crate::component::log(&self.who, msg);
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, req: SmarRequest) -> SmarAnswer {
+        let tables = self.tables();
+        match req {
+            SmarRequest::Rcpt {
+                client,
+                address,
+                access,
+                lmtp_not_local,
+            } => {
+                let addr = address.clone();
+                let decided = tokio::task::spawn_blocking(move || {
+                    tables.rcpt_inner(&RcptQuery {
+                        client,
+                        address: &address,
+                        access,
+                        lmtp_not_local,
+                    })
+                })
+                .await;
+                match decided {
+                    Ok(Ok(reply)) => SmarAnswer::Rcpt(reply),
+                    Ok(Err(Temporary(why))) => {
+                        self.log(format!("<{addr}>: RCPT check failed: {why}"));
+                        SmarAnswer::Rcpt(rcpt::tempfail())
+                    }
+                    Err(e) => {
+                        self.log(format!("<{addr}>: RCPT check failed: {e}"));
+                        SmarAnswer::Rcpt(rcpt::tempfail())
+                    }
+                }
+            }
+            SmarRequest::Route { address } => {
+                let addr = address.clone();
+                let planned = tokio::task::spawn_blocking(move || tables.plan(&address)).await;
+                let answer = match planned {
+                    Ok(Ok(p)) => {
+                        route::resolve(&self.dns, p, &|m| self.log(format!("<{addr}>: {m}"))).await
+                    }
+                    Ok(Err(reply)) => SmarAnswer::Failed(reply),
+                    Err(e) => SmarAnswer::Failed(crate::proto::SmtpReply::new(
+                        451,
+                        "4.3.0",
+                        format!("temporary failure: {e}"),
+                    )),
+                };
+                if let SmarAnswer::Failed(r) = &answer {
+                    self.log(format!("<{addr}>: cannot route: {r}"));
+                }
+                answer
+            }
+        }
+    }
+}
 
 /// Runs the component until SIGTERM; returns the exit code.
 pub fn main(config: &std::path::Path) -> i32 {
-    let _ = config;
-    crate::component::not_implemented("smar", None)
+    server::main(config)
 }

@@ -1,0 +1,128 @@
+//! The SMAR process (README §3.9, §3.7 for the MCP's expectations): loads
+//! the configuration and the tables, binds `SMAR_socket`, logs
+//! `smar: ready (pid=N)`, and serves each client connection (SMTP servers,
+//! QMGR) with [`crate::ipc::serve`]. SIGTERM/SIGINT exit 0; SIGHUP reloads
+//! the tables (a line starting `SIGHUP`); a configuration or map file that
+//! cannot be used at start exits 78 (EX_CONFIG) naming it.
+
+use super::dns::Dns;
+use super::tables::Tables;
+use super::Smar;
+use crate::component::{self, Loaded};
+use crate::ipc::{self, IpcError};
+use crate::proto::SmarRequest;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::{UnixListener, UnixStream};
+
+const WHO: &str = "smar";
+
+/// Runs SMAR until SIGTERM; returns the exit code.
+pub fn main(config: &Path) -> i32 {
+    let loaded = match component::load(WHO, config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match component::runtime(WHO) {
+        Ok(rt) => rt.block_on(run(loaded)),
+        Err(code) => code,
+    }
+}
+
+fn load_tables(loaded: &Loaded) -> Result<Tables, String> {
+    Tables::load(loaded, &mut |w| component::log(WHO, w)).map_err(|e| e.to_string())
+}
+
+/// Binds `path`, creating its directory (mode 0770) and removing a stale
+/// socket left by a crash.
+pub fn bind(path: &str) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Path::new(path);
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770))?;
+    }
+    match std::fs::remove_file(p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    UnixListener::bind(p)
+}
+
+async fn run(loaded: Loaded) -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let tables = match load_tables(&loaded) {
+        Ok(t) => t,
+        Err(e) => {
+            component::log(WHO, e);
+            return component::EX_CONFIG;
+        }
+    };
+    let g = &loaded.conf.global;
+    let dns = Dns::new(&g.smar.nameserver, g.smar.dns_timeout);
+    if let Some(p) = dns.problem() {
+        component::log(WHO, format!("{p}; MX lookups will fail temporarily"));
+    }
+    let smar = Arc::new(Smar::new(tables, dns, WHO));
+    let listener = match bind(&g.smar_socket) {
+        Ok(l) => l,
+        Err(e) => {
+            component::log(WHO, format!("{}: {e}", g.smar_socket));
+            return component::EX_OSERR;
+        }
+    };
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        component::log(WHO, "cannot install signal handlers");
+        return component::EX_OSERR;
+    };
+    let pid = std::process::id();
+    component::log(
+        WHO,
+        format!("ready (pid={pid}); listening on {}", g.smar_socket),
+    );
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve(stream, smar.clone()));
+                }
+                Err(e) => component::log(WHO, format!("accept: {e}")),
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let l = &loaded;
+                match tokio::task::block_in_place(|| load_tables(l)) {
+                    Ok(t) => {
+                        smar.replace(t);
+                        component::log(WHO, format!("SIGHUP (pid={pid}): maps and mailertable reloaded"));
+                    }
+                    Err(e) => component::log(
+                        WHO,
+                        format!("SIGHUP (pid={pid}): reload failed, keeping the old tables: {e}"),
+                    ),
+                }
+            }
+        }
+    }
+    component::log(WHO, format!("stopping (pid={pid})"));
+    0
+}
+
+/// Serves one client connection; requests are answered concurrently.
+async fn serve(stream: UnixStream, smar: Arc<Smar>) {
+    let served = ipc::serve(stream, move |req: SmarRequest| {
+        let smar = smar.clone();
+        async move { smar.handle(req).await }
+    })
+    .await;
+    match served {
+        Ok(()) | Err(IpcError::Io(_)) => {}
+        Err(e) => component::log(WHO, format!("client connection: {e}; closing it")),
+    }
+}
