@@ -78,7 +78,7 @@ impl Bouncer {
                 final_recipient: address.clone(),
                 action: Kind::Failure,
                 status: reply.status.clone(),
-                remote_mta: (!relay.is_empty()).then(|| relay.clone()),
+                remote_mta: remote_mta(relay),
                 diagnostic: Some(reply.to_string()),
                 last_attempt: Some(SystemTime::now()),
                 will_retry_until: None,
@@ -106,7 +106,7 @@ impl Bouncer {
                     final_recipient: r.address.clone(),
                     action: Kind::Delay,
                     status: last.map_or_else(|| "4.0.0".to_string(), |l| l.status.clone()),
-                    remote_mta: (!job.relay.is_empty()).then(|| job.relay.clone()),
+                    remote_mta: remote_mta(&job.relay),
                     diagnostic: last.map(ToString::to_string),
                     last_attempt: Some(SystemTime::now()),
                     will_retry_until: Some(until),
@@ -211,6 +211,21 @@ impl Bouncer {
     }
 }
 
+/// The Remote-MTA of a relay as logged (`name[addr]:port`, `[addr]:port`
+/// or a socket path): the host name, else the bracketed address; none for
+/// a local socket.
+fn remote_mta(relay: &str) -> Option<String> {
+    if relay.is_empty() || relay.starts_with('/') || !relay.contains('[') {
+        return None;
+    }
+    let (name, rest) = relay.split_once('[')?;
+    if !name.is_empty() {
+        return Some(name.to_string());
+    }
+    let addr = rest.split(']').next()?;
+    Some(format!("[{addr}]"))
+}
+
 fn is_postmaster(address: &str) -> bool {
     let local = address.split('@').next().unwrap_or(address);
     local.eq_ignore_ascii_case("postmaster")
@@ -229,4 +244,23 @@ fn wants(job: &Deferred, index: u32, kind: Kind) -> bool {
 fn orcpt(job: &Deferred, index: u32) -> Option<(String, String)> {
     let params = job.ta.recipients.get(index as usize)?.params.as_str();
     dsn::parse_rcpt(params).orcpt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_mta_is_the_host_without_port() {
+        assert_eq!(
+            remote_mta("mx.example[192.0.2.1]:25").as_deref(),
+            Some("mx.example")
+        );
+        assert_eq!(
+            remote_mta("[192.0.2.1]:2525").as_deref(),
+            Some("[192.0.2.1]")
+        );
+        assert_eq!(remote_mta("lmtpsock"), None);
+        assert_eq!(remote_mta(""), None);
+    }
 }

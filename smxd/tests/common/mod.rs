@@ -70,6 +70,12 @@ impl Smx {
 
     /// [`Smx::start`] with the mailertable `mt`.
     pub fn start_with_mt(dir: &Path, mt: &str, extra: &str) -> Smx {
+        Smx::start_with(dir, mt, extra, "")
+    }
+
+    /// [`Smx::start`] with the mailertable `mt` and more options for the
+    /// `smtps { }` section.
+    pub fn start_with(dir: &Path, mt: &str, extra: &str, smtps: &str) -> Smx {
         let port = free_port();
         std::fs::write(dir.join("mt"), mt).unwrap();
         let conf = dir.join("smx.conf");
@@ -77,7 +83,7 @@ impl Smx {
             &conf,
             format!(
                 "queue_directory = queue;\nhostname = mx.example.test;\n{extra}\n\
-                 smtps {{ listen_socket {{ type = inet; address = 127.0.0.1; port = {port}; }} }}\n"
+                 smtps {{ {smtps} listen_socket {{ type = inet; address = 127.0.0.1; port = {port}; }} }}\n"
             ),
         )
         .unwrap();

@@ -1,0 +1,450 @@
+//! Delivery end to end (issue 5), through the real binaries started by
+//! the MCP: swaks → smtps → qmgr → smar → smtpc → next hop.
+//!
+//! - relay to Postfix's smtp-sink (mailertable `port^esmtp:[127.0.0.1]`,
+//!   relaying allowed by a `cltaddr:` access-map entry) and local delivery
+//!   through lmtpl into a Maildir, in one message;
+//! - retry: a next hop that answers 451 to the first attempts gets the
+//!   message later (retry delays of a second);
+//! - bounce: a next hop that answers 550 makes an RFC 3464 bounce that
+//!   reaches the (local) sender's Maildir and that mail-parser reads back;
+//! - aliases: a nested alias and an `owner-` list.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{free_port, Smx, TestDir};
+use mail_parser::MimeHeaders;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Waits until `f` gives something, or fails with `what` and the log.
+fn wait_until<T>(smx: &Smx, what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {limit:?}\n{}",
+            smx.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The files in a Maildir's `new/`, read.
+fn maildir(dir: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir.join("new")) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(PathBuf, String)> = rd
+        .flatten()
+        .map(|e| {
+            (
+                e.path(),
+                std::fs::read_to_string(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, t)| t).collect()
+}
+
+fn swaks(port: u16, from: &str, to: &str, body: &str) -> (bool, String) {
+    let out = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{port}")])
+        .args(["--from", from, "--to", to])
+        .args(["--helo", "client.example", "--body", body])
+        .args(["--timeout", "20"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("swaks is installed (apt-get install swaks)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success(), text)
+}
+
+/// A Berkeley DB access map allowing 127.0.0.1 to relay.
+fn access_map(dir: &Path) {
+    use smx_maps::db::{Db, DbType, OpenOptions};
+    let db = Db::open(&dir.join("access.db"), &OpenOptions::create(DbType::Hash)).unwrap();
+    db.put(b"cltaddr:127.0.0.1", b"RELAY", true).unwrap();
+    db.close().unwrap();
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Postfix's smtp-sink on a free port, appending every message to `dump`.
+struct SmtpSink {
+    child: std::process::Child,
+    port: u16,
+    dump: PathBuf,
+}
+
+impl SmtpSink {
+    fn start(dir: &Path) -> SmtpSink {
+        use std::os::unix::fs::PermissionsExt;
+        let sub = dir.join("sink");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let dump = sub.join("dump");
+        let port = free_port();
+        let mut cmd = Command::new("/usr/sbin/smtp-sink");
+        if is_root() {
+            cmd.args(["-u", "nobody"]);
+        }
+        let child = cmd
+            .arg("-D")
+            .arg(&dump)
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("10")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("smtp-sink is installed (apt-get install postfix)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "smtp-sink does not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SmtpSink { child, port, dump }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.dump).unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scripted next hop: RCPT is answered by `rcpt(address, attempt)`
+/// (attempt counts the RCPTs for that address so far, from 1); accepted
+/// messages are recorded as (recipients, data).
+struct Scripted {
+    port: u16,
+    got: Arc<Mutex<Vec<(Vec<String>, String)>>>,
+}
+
+impl Scripted {
+    fn start(rcpt: fn(&str, usize) -> &'static str) -> Scripted {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(std::collections::HashMap::<String, usize>::new()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let g = g.clone();
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(s, rcpt, &g, &seen);
+                });
+            }
+        });
+        Scripted { port, got }
+    }
+
+    fn messages(&self) -> Vec<(Vec<String>, String)> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+type Seen = Mutex<std::collections::HashMap<String, usize>>;
+
+fn serve(
+    s: TcpStream,
+    rcpt: fn(&str, usize) -> &'static str,
+    got: &Mutex<Vec<(Vec<String>, String)>>,
+    seen: &Seen,
+) -> std::io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut w = s.try_clone()?;
+    let mut r = BufReader::new(s);
+    w.write_all(b"220 scripted.test ESMTP\r\n")?;
+    let mut rcpts = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            w.write_all(b"250-scripted.test\r\n250 ENHANCEDSTATUSCODES\r\n")?;
+        } else if upper.starts_with("MAIL") {
+            rcpts.clear();
+            w.write_all(b"250 2.1.0 ok\r\n")?;
+        } else if upper.starts_with("RCPT") {
+            let addr = line
+                .split('<')
+                .nth(1)
+                .and_then(|x| x.split('>').next())
+                .unwrap_or("")
+                .to_string();
+            let n = {
+                let mut m = seen.lock().unwrap();
+                let n = m.entry(addr.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            let reply = rcpt(&addr, n);
+            if reply.starts_with('2') {
+                rcpts.push(addr);
+            }
+            w.write_all(format!("{reply}\r\n").as_bytes())?;
+        } else if upper.starts_with("DATA") {
+            if rcpts.is_empty() {
+                w.write_all(b"554 5.5.1 no valid recipients\r\n")?;
+                continue;
+            }
+            w.write_all(b"354 go\r\n")?;
+            let mut data = String::new();
+            loop {
+                let mut l = String::new();
+                if r.read_line(&mut l)? == 0 {
+                    return Ok(());
+                }
+                if l == ".\r\n" {
+                    break;
+                }
+                data.push_str(&l);
+            }
+            got.lock().unwrap().push((rcpts.clone(), data));
+            w.write_all(b"250 2.0.0 queued\r\n")?;
+        } else if upper.starts_with("QUIT") {
+            w.write_all(b"221 2.0.0 bye\r\n")?;
+            return Ok(());
+        } else {
+            w.write_all(b"250 2.0.0 ok\r\n")?;
+        }
+    }
+}
+
+fn base_conf(dir: &Path) -> String {
+    std::fs::write(
+        dir.join("users"),
+        "alice local:\nbob local:\npostmaster local:\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("aliases"),
+        "team: <carol@remote.test> <staff@localhost>\nstaff: bob\nlist: <alice@localhost> <bob@localhost>\nowner-list: alice\n",
+    )
+    .unwrap();
+    access_map(dir);
+    "qmgr { retry_min_delay = 1s; retry_max_delay = 2s; }
+     smar {
+       map users { type = texthash; file = \"users\"; }
+       local_user_map { name = users; flags = { implicitly_match_detail }; }
+       map al { type = texthash; file = \"aliases\"; }
+       aliases { name = al; flags = { localpart }; }
+       access_map { file = \"access.db\"; }
+     }
+     lmtpl { }"
+        .to_string()
+}
+
+#[test]
+fn relays_to_smtp_sink_and_delivers_locally_into_maildir() {
+    let dir = TestDir::new("deliver");
+    let sink = SmtpSink::start(&dir.0);
+    let extra = base_conf(&dir.0);
+    let mt = format!(
+        "localhost lmtp:\nsink.test {}^esmtp:[127.0.0.1]\n",
+        sink.port
+    );
+    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let (ok, out) = swaks(
+        smx.port,
+        "sender@example.org",
+        "bob@sink.test,alice@localhost",
+        "hello through smx",
+    );
+    assert!(ok, "{out}\n{}", smx.log());
+    let text = wait_until(
+        &smx,
+        "smtp-sink got the message",
+        Duration::from_secs(30),
+        || Some(sink.text()).filter(|t| t.contains("hello through smx")),
+    );
+    assert!(text.contains("X-Rcpt-Args: <bob@sink.test>"), "{text}");
+    assert!(text.contains("Received: from client.example"), "{text}");
+    let alice = smx.queue_dir().join("mail/alice/Maildir");
+    let mails = wait_until(&smx, "alice's Maildir", Duration::from_secs(30), || {
+        Some(maildir(&alice)).filter(|m| !m.is_empty())
+    });
+    assert!(mails[0].contains("hello through smx"), "{}", mails[0]);
+    assert!(
+        mails[0].starts_with("Return-Path: <sender@example.org>"),
+        "{}",
+        mails[0]
+    );
+    smx.wait_for("status=sent", 2, Duration::from_secs(10));
+    let log = smx.log();
+    assert!(log.contains("to=<bob@sink.test>, relay="), "{log}");
+    // Both recipients final: the content file and the envelope are gone.
+    smx.wait_for(": removed", 1, Duration::from_secs(10));
+}
+
+#[test]
+fn a_next_hop_answering_451_gets_the_message_on_a_later_try() {
+    let dir = TestDir::new("retry");
+    let next = Scripted::start(|_, n| {
+        if n <= 2 {
+            "451 4.3.0 try again later"
+        } else {
+            "250 2.1.5 ok"
+        }
+    });
+    let extra = base_conf(&dir.0);
+    let mt = format!(
+        "localhost lmtp:\nflaky.test {}^esmtp:[127.0.0.1]\n",
+        next.port
+    );
+    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let (ok, out) = swaks(
+        smx.port,
+        "sender@example.org",
+        "user@flaky.test",
+        "retried body",
+    );
+    assert!(ok, "{out}\n{}", smx.log());
+    let got = wait_until(&smx, "the third attempt", Duration::from_secs(40), || {
+        Some(next.messages()).filter(|m| !m.is_empty())
+    });
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, ["user@flaky.test"]);
+    assert!(got[0].1.contains("retried body"));
+    let log = smx.log();
+    assert_eq!(log.matches("tries=").count(), 3, "{log}");
+    assert!(
+        log.contains("tries=1, status=deferred (451 4.3.0 try again later)"),
+        "{log}"
+    );
+    assert!(log.contains("tries=3, status=sent"), "{log}");
+}
+
+#[test]
+fn a_550_makes_an_rfc3464_bounce_that_reaches_the_sender() {
+    let dir = TestDir::new("bounce");
+    let next = Scripted::start(|a, _| {
+        if a.starts_with("nobody") {
+            "550 5.1.1 no such user here"
+        } else {
+            "250 2.1.5 ok"
+        }
+    });
+    let extra = base_conf(&dir.0);
+    let mt = format!(
+        "localhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
+        next.port
+    );
+    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let (ok, out) = swaks(
+        smx.port,
+        "alice@localhost",
+        "nobody@remote.test,somebody@remote.test",
+        "this will partly bounce",
+    );
+    assert!(ok, "{out}\n{}", smx.log());
+    let alice = smx.queue_dir().join("mail/alice/Maildir");
+    let mails = wait_until(
+        &smx,
+        "the bounce in alice's Maildir",
+        Duration::from_secs(30),
+        || Some(maildir(&alice)).filter(|m| !m.is_empty()),
+    );
+    let dsn = &mails[0];
+    assert!(dsn.starts_with("Return-Path: <>"), "{dsn}");
+    let msg = mail_parser::MessageParser::default()
+        .parse(dsn.as_bytes())
+        .unwrap();
+    let ct = msg.content_type().unwrap();
+    assert_eq!(ct.ctype(), "multipart");
+    assert_eq!(ct.subtype(), Some("report"));
+    assert_eq!(ct.attribute("report-type"), Some("delivery-status"));
+    let status = msg
+        .parts
+        .iter()
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.subtype() == Some("delivery-status"))
+        })
+        .expect("a message/delivery-status part");
+    let body = String::from_utf8_lossy(status.contents()).into_owned();
+    assert!(
+        body.contains("Final-Recipient: rfc822; nobody@remote.test"),
+        "{body}"
+    );
+    assert!(body.contains("Remote-MTA: dns; [127.0.0.1]\n"), "{body}");
+    assert!(body.contains("Action: failed"), "{body}");
+    assert!(body.contains("Status: 5.1.1"), "{body}");
+    assert!(body.contains("550 5.1.1 no such user here"), "{body}");
+    assert!(!body.contains("somebody@remote.test"), "{body}");
+    // The other recipient was delivered once.
+    let got = next.messages();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, ["somebody@remote.test"]);
+}
+
+#[test]
+fn aliases_expand_nested_and_owner_lists_set_the_sender() {
+    let dir = TestDir::new("aliases");
+    let next = Scripted::start(|_, _| "250 2.1.5 ok");
+    let extra = base_conf(&dir.0);
+    let mt = format!(
+        "localhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
+        next.port
+    );
+    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let (ok, out) = swaks(
+        smx.port,
+        "sender@example.org",
+        "team@localhost",
+        "to the team",
+    );
+    assert!(ok, "{out}\n{}", smx.log());
+    let bob = smx.queue_dir().join("mail/bob/Maildir");
+    let mails = wait_until(
+        &smx,
+        "bob's copy (team -> staff -> bob)",
+        Duration::from_secs(30),
+        || Some(maildir(&bob)).filter(|m| !m.is_empty()),
+    );
+    assert!(mails[0].contains("to the team"));
+    let got = wait_until(&smx, "carol's copy", Duration::from_secs(30), || {
+        Some(next.messages()).filter(|m| !m.is_empty())
+    });
+    assert_eq!(got[0].0, ["carol@remote.test"]);
+    let (ok, out) = swaks(
+        smx.port,
+        "sender@example.org",
+        "list@localhost",
+        "to the list",
+    );
+    assert!(ok, "{out}\n{}", smx.log());
+    let alice = smx.queue_dir().join("mail/alice/Maildir");
+    let mails = wait_until(&smx, "alice's list copy", Duration::from_secs(30), || {
+        Some(maildir(&alice)).filter(|m| !m.is_empty())
+    });
+    // owner-list exists: list mail goes out with it as envelope sender,
+    // so bounces go to the list owner rather than the poster (§3.9.2).
+    assert!(
+        mails[0].starts_with("Return-Path: <owner-list@localhost>"),
+        "{}",
+        mails[0]
+    );
+    let log = smx.log();
+    assert!(log.contains("orig_to=<team@localhost>"), "{log}");
+}
