@@ -134,8 +134,11 @@ impl Drop for SmtpSink {
 /// messages are recorded as (recipients, data).
 struct Scripted {
     port: u16,
-    got: Arc<Mutex<Vec<(Vec<String>, String)>>>,
+    got: Arc<Mutex<Vec<Received>>>,
 }
+
+/// A message a scripted next hop accepted: recipients, data.
+type Received = (Vec<String>, String);
 
 impl Scripted {
     fn start(rcpt: fn(&str, usize) -> &'static str) -> Scripted {
@@ -156,7 +159,7 @@ impl Scripted {
         Scripted { port, got }
     }
 
-    fn messages(&self) -> Vec<(Vec<String>, String)> {
+    fn messages(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 }
@@ -166,7 +169,7 @@ type Seen = Mutex<std::collections::HashMap<String, usize>>;
 fn serve(
     s: TcpStream,
     rcpt: fn(&str, usize) -> &'static str,
-    got: &Mutex<Vec<(Vec<String>, String)>>,
+    got: &Mutex<Vec<Received>>,
     seen: &Seen,
 ) -> std::io::Result<()> {
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
