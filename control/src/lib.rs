@@ -9,6 +9,7 @@
 //! - [`filter`]: [`glob`] and [`Filter::matches`], the selection semantics;
 //! - [`shape()`]: the qshape table (domains × age buckets) from entries;
 //! - [`framing`]: line framing with the 64 KiB request limit;
+//! - [`locate`]: the socket path from smx.conf, resolved as smxd does;
 //! - [`server`]: [`ControlBackend`] (implemented by the QMGR) and the
 //!   dispatcher [`serve`];
 //! - [`client`]: the async [`Client`] used by smxctl and smx-tui;
@@ -18,6 +19,7 @@ pub mod client;
 pub mod fake;
 pub mod filter;
 pub mod framing;
+pub mod locate;
 pub mod server;
 pub mod shape;
 pub mod types;
@@ -25,6 +27,7 @@ pub mod types;
 pub use client::{Client, ClientError};
 pub use filter::{domain_of, glob};
 pub use framing::MAX_REQUEST;
+pub use locate::{socket_from_config, LocateError};
 pub use server::{serve, serve_listener, ControlBackend};
 pub use shape::shape;
 pub use types::*;

@@ -11,9 +11,9 @@
 //!   configuration.
 //!
 //! Both commands write to caller-supplied writers so the tests can run them
-//! in memory; `main.rs` owns argument parsing and exit codes. Queue commands
-//! (status, queue list/show/flush/…, reload, stop) come with the control
-//! socket and are not here yet.
+//! in memory; `main.rs` owns argument parsing and exit codes. The queue
+//! commands (status, stats, queue list/show/flush/…, reload, stop) talk to
+//! the QMGR control socket: [`remote`] runs them, [`format`] prints them.
 //!
 //! Decisions recorded here:
 //! - `check` writes its findings to standard output in every format: they
@@ -24,6 +24,9 @@
 //!   because the printed text would not be what the daemons run.
 //! - A configuration with errors is a finding (exit 1) for both commands; a
 //!   file that cannot be read at all is [`CtlError::Unreadable`] (exit 66).
+
+pub mod format;
+pub mod remote;
 
 use smx_grammar::diag::render;
 use smx_grammar::{Checked, Diagnostic, LoadError, Severity};
@@ -58,8 +61,8 @@ impl From<ReportFormat> for smx_grammar::Format {
 
 /// Why a command could not do its work (as opposed to reporting findings).
 ///
-/// `Display` and `Error` are written by hand rather than derived with
-/// thiserror so this crate adds no dependency of its own.
+/// `Display` and `Error` are written by hand; the queue commands have their
+/// own [`remote::RemoteError`].
 #[derive(Debug)]
 pub enum CtlError {
     /// The configuration file cannot be read or is not UTF-8 text (EX_NOINPUT).

@@ -1,0 +1,2 @@
+//! smx-tui entry point.
+fn main() {}
