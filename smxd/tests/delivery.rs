@@ -451,3 +451,62 @@ fn aliases_expand_nested_and_owner_lists_set_the_sender() {
     let log = smx.log();
     assert!(log.contains("orig_to=<team@localhost>"), "{log}");
 }
+
+/// The quick start of the README: the shipped `etc/` (with another port)
+/// delivers `swaks --to alice@localhost` into alice's Maildir under `var/`.
+#[test]
+fn the_quick_start_configuration_delivers_to_alices_maildir() {
+    let dir = TestDir::new("quickstart");
+    let etc = dir.0.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc");
+    let port = free_port();
+    for e in std::fs::read_dir(&shipped).unwrap().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        let text = text.replace("port = 2525;", &format!("port = {port};"));
+        std::fs::write(etc.join(e.file_name()), text).unwrap();
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_smxd"))
+        .arg("-f")
+        .arg(etc.join("smx.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stop = Stop(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "smxd does not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, out) = swaks(
+        port,
+        "someone@example.org",
+        "alice@localhost",
+        "quick start",
+    );
+    let alice = dir.0.join("var/mail/alice/Maildir");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut mails = maildir(&alice);
+    while mails.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        mails = maildir(&alice);
+    }
+    assert!(ok, "{out}");
+    assert_eq!(mails.len(), 1, "nothing in {}", alice.display());
+    assert!(mails[0].contains("quick start"), "{}", mails[0]);
+}
+
+/// Stops smxd (SIGTERM: the MCP stops its components) however the test ends.
+struct Stop(std::process::Child);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(self.0.id()).unwrap_or(0)),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.0.wait();
+    }
+}
