@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::dns::{Answer, DnsServer, RecordType};
 use common::{free_port, Smx, TestDir};
 use mail_parser::MimeHeaders;
 use std::io::{BufRead, BufReader, Write};
@@ -142,7 +143,10 @@ type Received = (Vec<String>, String);
 
 impl Scripted {
     fn start(rcpt: fn(&str, usize) -> &'static str) -> Scripted {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        Scripted::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), rcpt)
+    }
+
+    fn start_on(l: TcpListener, rcpt: fn(&str, usize) -> &'static str) -> Scripted {
         let port = l.local_addr().unwrap().port();
         let got = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::new(Mutex::new(std::collections::HashMap::<String, usize>::new()));
@@ -235,6 +239,11 @@ fn serve(
 }
 
 fn base_conf(dir: &Path) -> String {
+    base_conf_with(dir, "")
+}
+
+/// [`base_conf`] with more options for `smar { }`.
+fn base_conf_with(dir: &Path, smar: &str) -> String {
     std::fs::write(
         dir.join("users"),
         "alice local:\nbob local:\npostmaster local:\n",
@@ -247,7 +256,7 @@ fn base_conf(dir: &Path) -> String {
     .unwrap();
     access_map(dir);
     "qmgr { retry_min_delay = 1s; retry_max_delay = 2s; }
-     smar {
+     smar { SMAR_EXTRA
        map users { type = texthash; file = \"users\"; }
        local_user_map { name = users; flags = { implicitly_match_detail }; }
        map al { type = texthash; file = \"aliases\"; }
@@ -255,7 +264,7 @@ fn base_conf(dir: &Path) -> String {
        access_map { file = \"access.db\"; }
      }
      lmtpl { }"
-        .to_string()
+        .replace("SMAR_EXTRA", smar)
 }
 
 #[test]
@@ -450,6 +459,111 @@ fn aliases_expand_nested_and_owner_lists_set_the_sender() {
     );
     let log = smx.log();
     assert!(log.contains("orig_to=<team@localhost>"), "{log}");
+}
+
+fn mx_zone(name: &str, t: RecordType) -> Answer {
+    match (name, t) {
+        ("mxtest.test.", RecordType::MX) => Answer::Mx(vec![
+            (20, "backup.mxtest.test."),
+            (10, "primary.mxtest.test."),
+        ]),
+        ("primary.mxtest.test.", RecordType::A) => Answer::A(vec![[127, 0, 0, 2].into()]),
+        ("backup.mxtest.test.", RecordType::A) => Answer::A(vec![[127, 0, 0, 3].into()]),
+        ("up.test.", RecordType::MX) => {
+            Answer::Mx(vec![(20, "backup.mxtest.test."), (10, "primary.up.test.")])
+        }
+        ("primary.up.test.", RecordType::A) => Answer::A(vec![[127, 0, 0, 4].into()]),
+        (_, RecordType::A | RecordType::MX) => Answer::NxDomain,
+        _ => Answer::A(vec![]),
+    }
+}
+
+/// MX routing through the real binaries with a test DNS zone: for
+/// mxtest.test the primary MX (preference 10) is down, so the backup (20)
+/// gets the mail; for up.test, whose primary is up, the primary gets it.
+/// MX hosts are on port 25 (127.0.0.2 to .4), which needs root.
+#[test]
+fn mx_routing_in_preference_order_fails_over_to_the_second_mx() {
+    if !is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "this test binds port 25 and must run as root in CI"
+        );
+        eprintln!("SKIP: mx_routing needs root to bind port 25");
+        return;
+    }
+    let dir = TestDir::new("mx");
+    let dns = DnsServer::start(mx_zone);
+    let backup = Scripted::start_on(TcpListener::bind("127.0.0.3:25").unwrap(), |_, _| {
+        "250 2.1.5 ok"
+    });
+    let extra = format!(
+        "{}
+smar {{ nameserver = {}; DNS_timeout = 2s; }}",
+        base_conf(&dir.0),
+        dns.addr
+    );
+    // Two smar sections would be an error: put nameserver into the first.
+    let extra = extra.replacen(
+        "smar {",
+        &format!("smar {{ nameserver = {}; DNS_timeout = 2s;", dns.addr),
+        1,
+    );
+    let extra = extra
+        .rsplit_once(
+            "
+smar {",
+        )
+        .map_or(extra.clone(), |(a, _)| a.to_string());
+    let smx = Smx::start_with(
+        &dir.0,
+        "localhost lmtp:
+",
+        &extra,
+        "flags = { access };",
+    );
+    let (ok, out) = swaks(
+        smx.port,
+        "sender@example.org",
+        "user@mxtest.test",
+        "via the backup MX",
+    );
+    assert!(ok, "{out}\n{}", smx.log());
+    let got = wait_until(
+        &smx,
+        "the backup MX got it",
+        Duration::from_secs(30),
+        || Some(backup.messages()).filter(|m| !m.is_empty()),
+    );
+    assert_eq!(got[0].0, ["user@mxtest.test"]);
+    let log = smx.log();
+    assert!(
+        log.contains("127.0.0.2:25"),
+        "the primary was tried first:\n{log}"
+    );
+    assert!(
+        log.contains("relay=backup.mxtest.test[127.0.0.3]:25"),
+        "{log}"
+    );
+    // A domain whose primary is up: preference order sends it there.
+    let primary = Scripted::start_on(TcpListener::bind("127.0.0.4:25").unwrap(), |_, _| {
+        "250 2.1.5 ok"
+    });
+    let (ok, out) = swaks(
+        smx.port,
+        "sender@example.org",
+        "other@up.test",
+        "via the primary",
+    );
+    assert!(ok, "{out}\n{}", smx.log());
+    let got = wait_until(
+        &smx,
+        "the primary MX got it",
+        Duration::from_secs(30),
+        || Some(primary.messages()).filter(|m| !m.is_empty()),
+    );
+    assert_eq!(got[0].0, ["other@up.test"]);
+    assert_eq!(backup.messages().len(), 1);
 }
 
 /// The quick start of the README: the shipped `etc/` (with another port)

@@ -1,7 +1,7 @@
 //! SMAR, the address resolver (README §3.9, §3.12; RFC 5321 §5.1):
 //!
-//! - MX routing against a small DNS server written here (a UDP socket on
-//!   127.0.0.1 answering from a fixed zone, messages decoded and encoded
+//! - MX routing against a small DNS server (`common::dns`: a UDP socket on
+//!   127.0.0.1 answering from the zone below, messages decoded and encoded
 //!   with hickory-proto): preference order with equal preferences
 //!   shuffled, A fallback, null MX, SERVFAIL and timeouts → 4xx, NXDOMAIN
 //!   and no records → 5xx, mailertable host names resolved by MX/A;
@@ -11,9 +11,9 @@
 //!   exits 78 naming the file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, MX};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+mod common;
+
+use common::dns::{Answer, DnsServer, RecordType};
 use smxd::ipc::Client;
 use smxd::proto::{NextHop, SmarAnswer, SmarRequest, SmtpReply};
 use smxd::smar::dns::Dns;
@@ -21,26 +21,15 @@ use smxd::smar::mailertable::Mailertable;
 use smxd::smar::tables::Tables;
 use smxd::smar::Smar;
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------
-// A DNS server for tests.
+// The test zone (served by `common::dns`).
 // ---------------------------------------------------------------------
-
-/// What the test zone says for a name.
-#[derive(Clone)]
-enum Answer {
-    Mx(Vec<(u16, &'static str)>),
-    A(Vec<Ipv4Addr>),
-    ServFail,
-    NxDomain,
-    Silence,
-}
 
 fn zone(name: &str, t: RecordType) -> Answer {
     let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
@@ -67,90 +56,6 @@ fn zone(name: &str, t: RecordType) -> Answer {
         ("sf.mxdown.test.", _) => Answer::ServFail,
         _ => Answer::NxDomain,
     }
-}
-
-/// A UDP DNS server on 127.0.0.1 answering from [`zone`]; stops on drop.
-struct DnsServer {
-    addr: SocketAddrV4,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl DnsServer {
-    fn start() -> DnsServer {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let addr = match sock.local_addr().unwrap() {
-            SocketAddr::V4(a) => a,
-            SocketAddr::V6(_) => unreachable!(),
-        };
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 1500];
-            while !s.load(Ordering::SeqCst) {
-                let Ok((n, peer)) = sock.recv_from(&mut buf) else {
-                    continue;
-                };
-                let Ok(q) = Message::from_vec(&buf[..n]) else {
-                    continue;
-                };
-                if let Some(reply) = answer(&q) {
-                    let _ = sock.send_to(&reply, peer);
-                }
-            }
-        });
-        DnsServer {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn answer(q: &Message) -> Option<Vec<u8>> {
-    let query = q.queries().first()?.clone();
-    let name = query.name().to_ascii().to_ascii_lowercase();
-    let mut m = Message::new();
-    m.set_id(q.id())
-        .set_message_type(MessageType::Response)
-        .set_op_code(q.op_code())
-        .set_recursion_desired(q.recursion_desired())
-        .set_recursion_available(true)
-        .set_authoritative(true)
-        .add_query(query.clone());
-    match zone(&name, query.query_type()) {
-        Answer::Silence => return None,
-        Answer::ServFail => {
-            m.set_response_code(ResponseCode::ServFail);
-        }
-        Answer::NxDomain => {
-            m.set_response_code(ResponseCode::NXDomain);
-        }
-        Answer::Mx(list) => {
-            for (pref, host) in list {
-                let rd = RData::MX(MX::new(pref, Name::from_ascii(host).unwrap()));
-                m.add_answer(Record::from_rdata(query.name().clone(), 60, rd));
-            }
-        }
-        Answer::A(list) => {
-            for ip in list {
-                let rd = RData::A(A(ip));
-                m.add_answer(Record::from_rdata(query.name().clone(), 60, rd));
-            }
-        }
-    }
-    m.to_vec().ok()
 }
 
 // ---------------------------------------------------------------------
@@ -208,7 +113,7 @@ fn failed(a: &SmarAnswer) -> &SmtpReply {
 
 #[test]
 fn mx_records_in_preference_order_equal_ones_shuffled() {
-    let dns = DnsServer::start();
+    let dns = DnsServer::start(zone);
     let rt = runtime();
     let s = smar(&dns, "");
     let mut first = std::collections::HashSet::new();
@@ -232,7 +137,7 @@ fn mx_records_in_preference_order_equal_ones_shuffled() {
 
 #[test]
 fn a_record_fallback_null_mx_and_permanent_failures() {
-    let dns = DnsServer::start();
+    let dns = DnsServer::start(zone);
     let rt = runtime();
     let s = smar(&dns, "");
     let (addrs, names) = hosts(&route(&rt, &s, "user@afallback.test"));
@@ -257,7 +162,7 @@ fn a_record_fallback_null_mx_and_permanent_failures() {
 
 #[test]
 fn servfail_and_timeout_are_temporary() {
-    let dns = DnsServer::start();
+    let dns = DnsServer::start(zone);
     let rt = runtime();
     let s = smar(&dns, "");
     for a in [
@@ -273,7 +178,7 @@ fn servfail_and_timeout_are_temporary() {
 
 #[test]
 fn mailertable_routes_override_mx_and_host_names_are_resolved() {
-    let dns = DnsServer::start();
+    let dns = DnsServer::start(zone);
     let rt = runtime();
     let s = smar(
         &dns,
@@ -415,7 +320,7 @@ fn rcpt(address: &str, client: Option<&str>) -> SmarRequest {
 
 #[test]
 fn the_process_answers_rcpt_and_route_and_reloads_on_sighup() {
-    let dns = DnsServer::start();
+    let dns = DnsServer::start(zone);
     let dir = temp_dir("proc");
     std::fs::write(
         dir.join("mt"),

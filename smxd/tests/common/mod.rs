@@ -10,6 +10,8 @@
 //! starting that is still running with our configuration file.
 #![allow(dead_code)]
 
+pub mod dns;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
