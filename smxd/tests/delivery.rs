@@ -566,6 +566,41 @@ smar {",
     assert_eq!(backup.messages().len(), 1);
 }
 
+/// Delivery to a real external LDA: mailertable `lmtp:` with smtpc's
+/// `LMTP_socket` pointing at Dovecot's LMTP server.
+#[test]
+fn lmtp_delivery_to_dovecot() {
+    let dir = TestDir::new("dovecot");
+    let dovecot_dir = dir.0.join("dovecot");
+    std::fs::create_dir_all(&dovecot_dir).unwrap();
+    let Some(dovecot) = common::dovecot::Dovecot::start(&dovecot_dir) else {
+        return;
+    };
+    let extra = format!(
+        "smtpc {{ LMTP_socket = \"{}\"; }}",
+        dovecot.socket().display()
+    );
+    let smx = Smx::start_with_mt(&dir.0, "localhost lmtp:\n", &extra);
+    let (ok, out) = swaks(
+        smx.port,
+        "sender@example.org",
+        "dave@localhost,erin@localhost",
+        "for dovecot",
+    );
+    assert!(ok, "{out}\n{}", smx.log());
+    for user in ["dave", "erin"] {
+        let mails = wait_until(
+            &smx,
+            &format!("{user}'s Dovecot Maildir"),
+            Duration::from_secs(30),
+            || Some(maildir(&dovecot.maildir(user))).filter(|m| !m.is_empty()),
+        );
+        assert_eq!(mails.len(), 1);
+        assert!(mails[0].contains("for dovecot"), "{}", mails[0]);
+    }
+    smx.wait_for("status=sent", 2, Duration::from_secs(10));
+}
+
 /// The quick start of the README: the shipped `etc/` (with another port)
 /// delivers `swaks --to alice@localhost` into alice's Maildir under `var/`.
 #[test]

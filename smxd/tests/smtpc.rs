@@ -9,6 +9,8 @@
 //! any command that arrives before the previous reply was sent.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use smxd::proto::{Delivery, DeliveryRcpt, DeliveryResult, NextHop, SmtpReply};
 use smxd::smtpc::{Client, ClientConf};
 use std::net::SocketAddr;
@@ -827,51 +829,10 @@ async fn postfix_smtp_sink_receives_the_message() {
 
 #[tokio::test]
 async fn dovecot_lmtp_delivers_to_maildir() {
-    const DOVECOT: &str = "/usr/sbin/dovecot";
-    if missing(DOVECOT) || missing("/usr/lib/dovecot/lmtp") {
-        return;
-    }
     let dir = TempDir::new("dovecot");
-    let d0 = dir.0.display().to_string();
-    std::fs::create_dir_all(dir.0.join("run")).unwrap();
-    std::fs::create_dir_all(dir.0.join("mail")).unwrap();
-    for sub in ["", "mail"] {
-        open_up(&dir.0.join(sub));
-    }
-    let (user, group) = daemon_user();
-    let config = format!(
-        "base_dir = {d0}/run\n\
-         state_dir = {d0}/run\n\
-         log_path = {d0}/dovecot.log\n\
-         protocols = lmtp\n\
-         listen = 127.0.0.1\n\
-         ssl = no\n\
-         default_internal_user = {user}\n\
-         default_internal_group = {group}\n\
-         default_login_user = {user}\n\
-         mail_location = maildir:{d0}/mail/%n/Maildir\n\
-         mail_uid = {user}\n\
-         mail_gid = {group}\n\
-         first_valid_uid = 0\n\
-         userdb {{\n  driver = static\n  args = uid={user} gid={group} home={d0}/mail/%n allow_all_users=yes\n}}\n\
-         passdb {{\n  driver = static\n  args = nopassword=y\n}}\n\
-         service lmtp {{\n  unix_listener {d0}/lmtp.sock {{\n    mode = 0666\n  }}\n}}\n"
-    );
-    std::fs::write(dir.0.join("dovecot.conf"), config).unwrap();
-    let child = std::process::Command::new(DOVECOT)
-        .arg("-F")
-        .arg("-c")
-        .arg(dir.0.join("dovecot.conf"))
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _dovecot = Child(child);
-    let sock = dir.0.join("lmtp.sock");
-    wait_for("dovecot's LMTP socket", || {
-        std::os::unix::net::UnixStream::connect(&sock).ok()
-    })
-    .await;
-
+    let Some(dovecot) = common::dovecot::Dovecot::start(&dir.0) else {
+        return;
+    };
     let client = Client::new(conf(&dir.0));
     let body = b"Received: from a by b\r\nSubject: lmtp\r\n\r\n.leading dot\r\nbye\r\n";
     let d = delivery(
@@ -886,7 +847,7 @@ async fn dovecot_lmtp_delivers_to_maildir() {
     assert_eq!(codes(&r), [(10, 250), (11, 250)], "{r:?}");
     client.shutdown().await;
     for user in ["bob", "carol"] {
-        let new = dir.0.join(format!("mail/{user}/Maildir/new"));
+        let new = dovecot.maildir(user).join("new");
         let files: Vec<_> = std::fs::read_dir(&new).unwrap().flatten().collect();
         assert_eq!(files.len(), 1, "{user}");
         let text = std::fs::read_to_string(files[0].path()).unwrap();

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod dovecot;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
