@@ -304,7 +304,7 @@ async fn raw(s: &Server, lines: &[Vec<u8>]) -> Vec<Value> {
 async fn malformed_requests_keep_the_connection() {
     let s = server(10).await;
     let mut huge = br#"{"id":9,"op":"queue.list","filter":{"reason":""#.to_vec();
-    huge.extend(std::iter::repeat_n(b'x', MAX_REQUEST + 10));
+    huge.extend(vec![b'x'; MAX_REQUEST + 10]);
     huge.extend(b"\"}}\n");
     let lines: Vec<Vec<u8>> = vec![
         b"this is not json\n".to_vec(),
