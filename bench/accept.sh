@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
 # SMTP accept benchmark: the same load into smx (smxd) and into a private
-# Postfix instance that keeps every message in its queue
-# (defer_transports), both durable (fsync before the 250).
+# Postfix instance, both keeping every message in their queue, both durable
+# (fsync before the 250). Recipients: user@example.test for both.
+#
+# Holding mail: Postfix defers every message without trying it
+# (defer_transports = smtp, relay). smx has no such switch, so its
+# mailertable routes everything to a port where nothing listens
+# (`. 9^esmtp:[127.0.0.1]`): the first attempt is refused at connect and
+# the recipient deferred (DEFEDB), and the next try is retry_min_delay
+# (set to 1h) later, after the run. Relaying from 127.0.0.1 is allowed by
+# an access map entry `cltaddr:127.0.0.1 RELAY` (smtps `flags = { access }`),
+# as Postfix allows it by mynetworks. So both systems do, per message, the
+# accept plus one "deferred" step (Postfix: qmgr, defer log, move to
+# deferred/; smx: qmgr, one refused connect, DEFEDB entry).
 #
 #   bench/accept.sh [MESSAGES]        (default 20000)
 #
@@ -12,11 +23,14 @@
 #      per message the time from the final "\r\n.\r\n" to the 250: p50/p99.
 # Prints a markdown table with both systems and the ratio smx / Postfix.
 #
-# Temp dirs go to $SMX_BENCH_DIR (default /var/tmp; keep it on a real disk).
+# Temp dirs go to $SMX_BENCH_DIR (default /var/tmp; keep it on a real disk);
+# SMX_BENCH_KEEP=1 keeps them (logs: smx/log, pf/maillog).
 # Needs: smtp-source and postfix (package postfix), python3, bc. Run as root
-# (Postfix's master needs it); nothing is started on port 25.
+# (Postfix's master needs it); nothing is started on port 25, and nothing
+# may listen on 127.0.0.1:9.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/common.sh
 msgs=${1:-20000}
 sessions=100
 size=4000
@@ -25,8 +39,9 @@ for t in smtp-source postfix postconf python3 bc; do
     command -v "$t" >/dev/null || { echo "accept.sh: $t not found (apt-get install postfix python3 bc)" >&2; exit 1; }
 done
 
-cargo build -q --release -p smxd -p smtp-load
+cargo build -q --release -p smxd -p smtp-load -p createmap
 smxd=$PWD/target/release/smxd
+createmap=$PWD/target/release/createmap
 load=$PWD/target/release/smtp-load
 
 # Temp dirs on the normal disk (not tmpfs), so that fsync costs what it costs.
@@ -43,95 +58,52 @@ cleanup() {
         wait "$smx_pid" 2>/dev/null
     fi
     [ -n "$pf_up" ] && postfix -c "$work/pf/etc" stop >/dev/null 2>&1
-    rm -rf "$work"
+    if [ -n "${SMX_BENCH_KEEP:-}" ]; then echo "accept.sh: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() { # port
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "accept.sh: nothing listens on 127.0.0.1:$1" >&2
-    return 1
-}
-
 # --- smx -------------------------------------------------------------------
 smx_port=$(free_port)
 mkdir -p "$work/smx"
-printf 'localhost lmtp:\n' > "$work/smx/mt"
-# smx does not deliver yet, so every accepted recipient stays in the IQDB
-# (in-memory incoming queue, default 8192 entries): size it for both runs.
+printf '. 9^esmtp:[127.0.0.1]\n' > "$work/smx/mt"
+printf 'cltaddr:127.0.0.1 RELAY\n' > "$work/smx/access.txt"
+"$createmap" -k access "$work/smx/access" "$work/smx/access.txt" >/dev/null
+# The in-memory incoming queue (IQDB, default 8192 entries) is sized for
+# both runs, so that it never refuses the load (452) whatever the
+# deferrals cost.
 iqdb=$((2 * msgs + 1000))
 cat > "$work/smx/smx.conf" <<EOF
 queue_directory = queue;
 hostname = mx.example.test;
-qmgr { IQDB { max_cache_entries = $iqdb; hash_table_entries = $((2 * iqdb)); } }
-smtps { listen_socket { type = inet; address = 127.0.0.1; port = $smx_port; } }
+qmgr {
+  retry_min_delay = 1h;
+  IQDB { max_cache_entries = $iqdb; hash_table_entries = $((2 * iqdb)); }
+}
+smar { access_map { file = "access.db"; } }
+smtps {
+  flags = { access };
+  listen_socket { type = inet; address = 127.0.0.1; port = $smx_port; }
+}
 EOF
 "$smxd" -f "$work/smx/smx.conf" </dev/null >/dev/null 2>"$work/smx/log" &
 smx_pid=$!
 wait_port "$smx_port"
 
 # --- Postfix ---------------------------------------------------------------
-pf_port=$(free_port)
-while [ "$pf_port" = "$smx_port" ]; do pf_port=$(free_port); done
+pf_port=$(free_port_but "$smx_port")
 pf=$work/pf
-mkdir -p "$pf/etc" "$pf/queue" "$pf/data"
-chown postfix "$pf/data"
-cat > "$pf/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $pf/queue
-data_directory = $pf/data
-meta_directory = /etc/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = pf.example.test
-mydomain = example.test
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mydestination =
+mkdir -p "$pf/etc"
+{
+    pf_main_cf "$pf"
+    cat <<EOF
 relay_domains = example.test
-mynetworks = 127.0.0.0/8
 # Hold everything in the queue: no delivery attempts during the run.
 defer_transports = smtp, relay
-# No throttling of the load: no per-client limit, no inflow delay.
-smtpd_client_connection_count_limit = 0
-in_flow_delay = 0s
-alias_maps =
-alias_database =
-biff = no
-maillog_file = $pf/maillog
-maillog_file_prefixes = $pf
 EOF
-cat > "$pf/etc/master.cf" <<EOF
-127.0.0.1:$pf_port inet n - n - $sessions smtpd
-postlog   unix-dgram n - n -    1 postlogd
-pickup    fifo  n - n 60   1 pickup
-cleanup   unix  n - n -    0 cleanup
-qmgr      unix  n - n 300  1 qmgr
-rewrite   unix  - - n -    - trivial-rewrite
-bounce    unix  - - n -    0 bounce
-defer     unix  - - n -    0 bounce
-trace     unix  - - n -    0 bounce
-verify    unix  - - n -    1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n -    - proxymap
-smtp      unix  - - n -    - smtp
-relay     unix  - - n -    - smtp
-showq     unix  n - n -    - showq
-error     unix  - - n -    - error
-retry     unix  - - n -    - error
-discard   unix  - - n -    - discard
-anvil     unix  - - n -    1 anvil
-scache    unix  - - n -    1 scache
-EOF
-postfix -c "$pf/etc" start >/dev/null 2>&1 || {
-    echo "accept.sh: Postfix did not start:" >&2; cat "$pf/maillog" >&2 2>/dev/null; exit 1; }
+} > "$pf/etc/main.cf"
+pf_master_cf "$pf_port" "$sessions" > "$pf/etc/master.cf"
+pf_start "$pf"
 pf_up=1
 wait_port "$pf_port"
 pf_version=$(postconf -c "$pf/etc" -h mail_version)
@@ -159,15 +131,18 @@ check() { # label before after
 }
 
 echo "smx: smtp-source ..." >&2
-b=$(smx_queued); smx_src=$(source_run "$smx_port" alice@localhost); sleep 1; check "smx smtp-source" "$b" "$(smx_queued)"
+b=$(smx_queued); smx_src=$(source_run "$smx_port" user@example.test); sleep 1; check "smx smtp-source" "$b" "$(smx_queued)"
 echo "Postfix: smtp-source ..." >&2
 b=$(pf_queued); pf_src=$(source_run "$pf_port" user@example.test); sleep 2; check "Postfix smtp-source" "$b" "$(pf_queued)"
 echo "smx: smtp-load ..." >&2
-b=$(smx_queued); smx_load=$(load_run "$smx_port" alice@localhost); sleep 1; check "smx smtp-load" "$b" "$(smx_queued)"
+b=$(smx_queued); smx_load=$(load_run "$smx_port" user@example.test); sleep 1; check "smx smtp-load" "$b" "$(smx_queued)"
 echo "Postfix: smtp-load ..." >&2
 b=$(pf_queued); pf_load=$(load_run "$pf_port" user@example.test); sleep 2; check "Postfix smtp-load" "$b" "$(pf_queued)"
 echo "smx:     $smx_load" >&2
 echo "Postfix: $pf_load" >&2
+# Both must have held the mail: every message deferred, none delivered.
+echo "smx: $(grep -c 'status=deferred' "$work/smx/log" || true) deferred, $(grep -c 'status=sent' "$work/smx/log" || true) sent;" \
+    "Postfix: $(grep -c 'status=deferred' "$pf/maillog" || true) deferred, $(grep -c 'status=sent' "$pf/maillog" || true) sent" >&2
 
 ratio() { echo "$1 / $2" | bc -l; }
 row() { # label src loadline
