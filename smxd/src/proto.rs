@@ -52,7 +52,7 @@ pub enum QmgrAnswer {
 // ---------------------------------------------------------------------
 
 /// An SMTP reply to pass on: code, enhanced status code, text (one line).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SmtpReply {
     /// Reply code (250, 451, 550 ...).
     pub code: u16,
@@ -168,6 +168,13 @@ pub enum NextHop {
         /// parallel to `addrs`, may be empty strings.
         names: Vec<String>,
     },
+    /// Not deliverable: one address of an alias expansion that failed
+    /// permanently while the others route (the QMGR records the reply and
+    /// bounces that address, without a delivery attempt).
+    Refused {
+        /// The reply to record (5xx).
+        reply: SmtpReply,
+    },
 }
 
 impl NextHop {
@@ -176,6 +183,7 @@ impl NextHop {
     pub fn key(&self) -> String {
         match self {
             NextHop::LmtpUnix { path } => format!("unix:{path}"),
+            NextHop::Refused { .. } => "refused".to_string(),
             NextHop::Hosts { addrs, lmtp, .. } => format!(
                 "{}:{}",
                 if *lmtp { "lmtp" } else { "smtp" },

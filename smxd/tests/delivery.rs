@@ -75,6 +75,12 @@ fn access_map(dir: &Path) {
     use smx_maps::db::{Db, DbType, OpenOptions};
     let db = Db::open(&dir.join("access.db"), &OpenOptions::create(DbType::Hash)).unwrap();
     db.put(b"cltaddr:127.0.0.1", b"RELAY", true).unwrap();
+    db.put(
+        b"mxbadip:127.0.0.5",
+        b"error:551 5.7.1 Bad IP address in MX/A list",
+        true,
+    )
+    .unwrap();
     db.close().unwrap();
 }
 
@@ -251,7 +257,9 @@ fn base_conf_with(dir: &Path, smar: &str) -> String {
     .unwrap();
     std::fs::write(
         dir.join("aliases"),
-        "team: <carol@remote.test> <staff@localhost>\nstaff: bob\nlist: <alice@localhost> <bob@localhost>\nowner-list: alice\n",
+        "team: <carol@remote.test> <staff@localhost>\nstaff: bob\n\
+         list: <alice@localhost> <bob@localhost>\nowner-list: alice\n\
+         mixed: <user@mxtest.test> <user@bad.test>\n",
     )
     .unwrap();
     access_map(dir);
@@ -473,6 +481,8 @@ fn mx_zone(name: &str, t: RecordType) -> Answer {
             Answer::Mx(vec![(20, "backup.mxtest.test."), (10, "primary.up.test.")])
         }
         ("primary.up.test.", RecordType::A) => Answer::A(vec![[127, 0, 0, 4].into()]),
+        ("bad.test.", RecordType::MX) => Answer::Mx(vec![(10, "loop.bad.test.")]),
+        ("loop.bad.test.", RecordType::A) => Answer::A(vec![[127, 0, 0, 5].into()]),
         (_, RecordType::A | RecordType::MX) => Answer::NxDomain,
         _ => Answer::A(vec![]),
     }
@@ -564,6 +574,30 @@ smar {",
     );
     assert_eq!(got[0].0, ["other@up.test"]);
     assert_eq!(backup.messages().len(), 1);
+
+    // An MX pointing at an address the access map lists as mxbadip: is
+    // not used; in an alias expansion only that member bounces.
+    let (ok, out) = swaks(smx.port, "alice@localhost", "mixed@localhost", "mixed list");
+    assert!(ok, "{out}\n{}", smx.log());
+    let alice = smx.queue_dir().join("mail/alice/Maildir");
+    let bounce = wait_until(
+        &smx,
+        "the bounce for user@bad.test",
+        Duration::from_secs(30),
+        || {
+            maildir(&alice)
+                .into_iter()
+                .find(|m| m.contains("user@bad.test"))
+        },
+    );
+    assert!(
+        bounce.contains("551 5.7.1 Bad IP address in MX/A list"),
+        "{bounce}"
+    );
+    let got = wait_until(&smx, "the good member", Duration::from_secs(30), || {
+        Some(backup.messages()).filter(|m| m.len() == 2)
+    });
+    assert_eq!(got[1].0, ["user@mxtest.test"]);
 }
 
 /// Delivery to a real external LDA: mailertable `lmtp:` with smtpc's

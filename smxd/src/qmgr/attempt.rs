@@ -136,6 +136,14 @@ pub async fn run(s: &Arc<Scheduler>, mut job: Deferred, from_defedb: bool) {
             if done.contains(&r.address) {
                 continue;
             }
+            if let NextHop::Refused { reply } = &r.next {
+                replies.entry(i).or_default().push((
+                    r.address.clone(),
+                    reply.clone(),
+                    String::new(),
+                ));
+                continue;
+            }
             let sender = r.sender.clone().unwrap_or_else(|| job.ta.sender.clone());
             groups
                 .entry((r.next.clone(), sender))

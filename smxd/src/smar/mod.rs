@@ -115,7 +115,10 @@ impl Smar {
                 let planned = tokio::task::spawn_blocking(move || tables.plan(&address)).await;
                 let answer = match planned {
                     Ok(Ok(p)) => {
-                        route::resolve(&self.dns, p, &|m| self.log(format!("<{addr}>: {m}"))).await
+                        let t = self.tables();
+                        let bad = move |ip| mx_bad_ip(&t, ip);
+                        route::resolve(&self.dns, p, &bad, &|m| self.log(format!("<{addr}>: {m}")))
+                            .await
                     }
                     Ok(Err(reply)) => SmarAnswer::Failed(reply),
                     Err(e) => SmarAnswer::Failed(crate::proto::SmtpReply::new(
@@ -136,4 +139,28 @@ impl Smar {
 /// Runs the component until SIGTERM; returns the exit code.
 pub fn main(config: &std::path::Path) -> i32 {
     server::main(config)
+}
+
+/// The `mxbadip:` check (README §3.9.3): an address found by MX/A lookups
+/// whose access-map entry (A.B.C.D, A.B.C, A.B, A) is `reject` or
+/// `error:` is not used; the entry's reply is what the recipient gets when
+/// no other address is left. A failing map lookup does not refuse.
+fn mx_bad_ip(tables: &Tables, ip: std::net::Ipv4Addr) -> Option<crate::proto::SmtpReply> {
+    use smx_maps::kind::{parse_access_rhs, AccessAction};
+    let map = tables.access.as_ref()?;
+    let keys = smx_maps::lookup::ipv4_keys(ip);
+    let found =
+        smx_maps::lookup::probe(map.as_ref(), "mxbadip", keys.iter().map(String::as_str)).ok()?;
+    let rhs = parse_access_rhs("mxbadip:", found.value()?).ok()?;
+    match rhs.action {
+        AccessAction::Reject => Some(crate::proto::SmtpReply::new(
+            550,
+            "5.7.0",
+            format!("bad IP address {ip} in MX/A list"),
+        )),
+        AccessAction::Error { code, status, text } => {
+            Some(crate::proto::SmtpReply::new(code, &status, text))
+        }
+        _ => None,
+    }
 }

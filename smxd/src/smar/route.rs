@@ -175,8 +175,33 @@ pub fn order_mx(mut mx: Vec<(u16, String)>) -> Vec<(u16, String)> {
 /// Addresses of one destination: (address, host name) pairs.
 type Targets = Vec<(Ipv4Addr, String)>;
 
-/// The targets of a domain by MX, else A (RFC 5321 §5.1).
-async fn by_mx(dns: &Dns, domain: &str) -> Result<Targets, SmtpReply> {
+/// Says whether an address found by MX/A lookups may be used: `None`, or
+/// the refusal of its `mxbadip:` access-map entry (README §3.9.3, e.g.
+/// `mxbadip:127.0.0.1 error:551 5.7.1 Bad IP address in MX/A list`).
+pub type BadIp<'a> = &'a (dyn Fn(Ipv4Addr) -> Option<SmtpReply> + Sync);
+
+/// The targets of a domain by MX, else A (RFC 5321 §5.1), without the
+/// addresses `bad` refuses; if it refuses all of them, its reply.
+async fn by_mx(dns: &Dns, domain: &str, bad: BadIp<'_>) -> Result<Targets, SmtpReply> {
+    let all = by_mx_unchecked(dns, domain).await?;
+    let mut refused = None;
+    let ok: Targets = all
+        .into_iter()
+        .filter(|(ip, _)| match bad(*ip) {
+            Some(r) => {
+                refused = Some(r);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    match (ok.is_empty(), refused) {
+        (true, Some(r)) => Err(r),
+        _ => Ok(ok),
+    }
+}
+
+async fn by_mx_unchecked(dns: &Dns, domain: &str) -> Result<Targets, SmtpReply> {
     let mx = match dns.mx(domain).await {
         Ok(mx) => mx,
         Err(DnsError::NoData(_)) => {
@@ -236,11 +261,14 @@ fn hosts(lmtp: bool, port: u16, t: Targets) -> NextHop {
     NextHop::Hosts { lmtp, addrs, names }
 }
 
-/// The next hop of one plan.
-pub async fn resolve_plan(dns: &Dns, plan: &Plan) -> Result<NextHop, SmtpReply> {
+/// The next hop of one plan; `bad` checks addresses found in the DNS
+/// (not bracketed mailertable addresses, which the postmaster chose).
+pub async fn resolve_plan(dns: &Dns, plan: &Plan, bad: BadIp<'_>) -> Result<NextHop, SmtpReply> {
     match plan {
         Plan::Ready(n) => Ok(n.clone()),
-        Plan::Mx(domain) => by_mx(dns, domain).await.map(|t| hosts(false, SMTP_PORT, t)),
+        Plan::Mx(domain) => by_mx(dns, domain, bad)
+            .await
+            .map(|t| hosts(false, SMTP_PORT, t)),
         Plan::Hosts {
             lmtp,
             port,
@@ -251,7 +279,7 @@ pub async fn resolve_plan(dns: &Dns, plan: &Plan) -> Result<NextHop, SmtpReply> 
             for h in list {
                 match h {
                     Host::Ip(ip) => out.push((*ip, String::new())),
-                    Host::Name(n) => match by_mx(dns, &n.to_ascii_lowercase()).await {
+                    Host::Name(n) => match by_mx(dns, &n.to_ascii_lowercase(), bad).await {
                         Ok(t) => out.extend(t),
                         Err(r) => why = why.or(Some(r.text)),
                     },
@@ -273,12 +301,13 @@ pub async fn resolve_plan(dns: &Dns, plan: &Plan) -> Result<NextHop, SmtpReply> 
 pub async fn resolve(
     dns: &Dns,
     planned: Vec<Planned>,
+    bad: BadIp<'_>,
     log: &(dyn Fn(String) + Sync),
 ) -> SmarAnswer {
     let mut routed = Vec::new();
     let mut permanent = Vec::new();
     for p in planned {
-        match resolve_plan(dns, &p.plan).await {
+        match resolve_plan(dns, &p.plan, bad).await {
             Ok(next) => routed.push(Resolved {
                 address: p.address,
                 sender: p.sender,
@@ -294,8 +323,17 @@ pub async fn resolve(
         }
         return SmarAnswer::Failed(SmtpReply::new(550, "5.1.3", "no recipients"));
     }
-    for (a, r) in permanent {
-        log(format!("<{a}>: left out of an alias expansion: {r}"));
+    // Members of an alias that cannot be routed are bounced by the QMGR
+    // (the others are delivered).
+    for (address, reply) in permanent {
+        log(format!(
+            "<{address}>: member of an alias expansion refused: {reply}"
+        ));
+        routed.push(Resolved {
+            address,
+            sender: None,
+            next: NextHop::Refused { reply },
+        });
     }
     SmarAnswer::Routed(routed)
 }
@@ -409,7 +447,9 @@ mod tests {
             .build()
             .unwrap();
         let p = t.plan("x@spam.filter").unwrap();
-        let next = rt.block_on(resolve_plan(&dns, &p[0].plan)).unwrap();
+        let next = rt
+            .block_on(resolve_plan(&dns, &p[0].plan, &|_| None))
+            .unwrap();
         assert_eq!(
             next,
             NextHop::Hosts {
@@ -419,7 +459,7 @@ mod tests {
             }
         );
         let p = t.plan("list@localhost").unwrap();
-        let SmarAnswer::Routed(r) = rt.block_on(resolve(&dns, p, &|_| {})) else {
+        let SmarAnswer::Routed(r) = rt.block_on(resolve(&dns, p, &|_| None, &|_| {})) else {
             panic!("not routed");
         };
         assert_eq!(r.len(), 3);

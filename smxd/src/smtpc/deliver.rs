@@ -116,6 +116,17 @@ impl Client {
         let protocol = match &d.next {
             NextHop::LmtpUnix { .. } | NextHop::Hosts { lmtp: true, .. } => Protocol::Lmtp,
             NextHop::Hosts { lmtp: false, .. } => Protocol::Smtp,
+            // The QMGR never sends these; answer with the reply anyway.
+            NextHop::Refused { reply } => {
+                return DeliveryResult {
+                    relay: String::new(),
+                    results: d
+                        .recipients
+                        .iter()
+                        .map(|r| (r.index, reply.clone()))
+                        .collect(),
+                };
+            }
         };
         let (mut conn, relay) = match self.cached(&key).await {
             Some(c) => c,
@@ -212,6 +223,7 @@ impl Client {
             NextHop::Hosts { addrs, names, .. } => {
                 self.connect_hosts(&d.id, addrs, names, protocol).await
             }
+            NextHop::Refused { reply } => Err((String::new(), reply.clone())),
         }
     }
 
