@@ -363,7 +363,7 @@ async fn deliver_one(
     let all = |r: SmtpReply, d: &Delivery| -> HashMap<u32, SmtpReply> {
         d.recipients.iter().map(|x| (x.index, r.clone())).collect()
     };
-    let dest = s.dest(&d.next.key());
+    let (dest, initial, max) = s.dest(&d.next);
     let Some(_permit) = dest.acquire().await else {
         let r = all(SmtpReply::new(451, "4.3.0", "scheduler stopping"), &d);
         return (d, String::new(), r);
@@ -379,9 +379,9 @@ async fn deliver_one(
         Ok(result) => {
             let map: HashMap<u32, SmtpReply> = result.results.into_iter().collect();
             if map.values().any(SmtpReply::is_success) {
-                dest.success(s.conf.max_connections);
+                dest.success(max);
             } else if map.values().all(SmtpReply::is_temporary) {
-                dest.failure(s.conf.initial_connections);
+                dest.failure(initial);
             }
             (d, result.relay, map)
         }

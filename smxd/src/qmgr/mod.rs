@@ -114,6 +114,19 @@ async fn run(loaded: Loaded) -> i32 {
         g.qmgr.dsn.flags.has("header_only"),
         floor,
     );
+    let qmgr_conf = match &g.qmgr.conf {
+        None => sched::QmgrConfMap::default(),
+        Some(file) => {
+            let path = loaded.conf_path(file);
+            match smx_maps::dbmap::DbMap::open(&path, smx_maps::db::DbType::Hash) {
+                Ok(m) => sched::QmgrConfMap(Some(Arc::new(m))),
+                Err(e) => {
+                    component::log(WHO, format!("qmgr conf map {}: {e}", path.display()));
+                    return component::EX_CONFIG;
+                }
+            }
+        }
+    };
     let pool = Arc::new(SmtpcPool::default());
     tokio::spawn(pool.clone().accept(smtpc_listener, WHO));
     let sched = Scheduler::new(
@@ -122,6 +135,7 @@ async fn run(loaded: Loaded) -> i32 {
         pool,
         SchedConf::from_config(&g.qmgr),
         bouncer,
+        qmgr_conf,
         WHO,
     );
     tokio::spawn(sched.clone().run_timers());

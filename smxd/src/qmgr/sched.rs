@@ -76,6 +76,29 @@ impl SchedConf {
     }
 }
 
+/// Per-IP overrides of the connection limits: the `qmgr_conf` map
+/// (README §3.8.1), `oci:` and `ocm:` keyed by address or net (A.B.C.D,
+/// A.B.C, A.B, A, then the empty default key).
+#[derive(Clone, Default)]
+pub struct QmgrConfMap(pub Option<Arc<dyn smx_maps::Map>>);
+
+impl QmgrConfMap {
+    /// The value of `tag` for `ip`, if the map has one that is a number.
+    pub fn limit(&self, tag: &str, ip: std::net::Ipv4Addr) -> Option<usize> {
+        let map = self.0.as_ref()?;
+        let mut keys = smx_maps::lookup::ipv4_keys(ip);
+        keys.push(String::new());
+        let found =
+            smx_maps::lookup::probe(map.as_ref(), tag, keys.iter().map(String::as_str)).ok()?;
+        found
+            .value()?
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+    }
+}
+
 /// Slow start for one destination.
 pub struct Dest {
     permits: Semaphore,
@@ -138,6 +161,8 @@ pub struct Scheduler {
     pub conf: SchedConf,
     /// DSNs.
     pub bouncer: Bouncer,
+    /// Per-IP connection limits.
+    pub qmgr_conf: QmgrConfMap,
     /// `who` in log lines.
     pub who: &'static str,
     aq: Semaphore,
@@ -154,6 +179,7 @@ impl Scheduler {
         smtpc: Arc<SmtpcPool>,
         conf: SchedConf,
         bouncer: Bouncer,
+        qmgr_conf: QmgrConfMap,
         who: &'static str,
     ) -> Arc<Scheduler> {
         Arc::new(Scheduler {
@@ -163,6 +189,7 @@ impl Scheduler {
             smtpc,
             conf,
             bouncer,
+            qmgr_conf,
             who,
             dests: Mutex::new(HashMap::new()),
             timers: Mutex::new(Timers::default()),
@@ -267,12 +294,34 @@ impl Scheduler {
         }
     }
 
-    /// The slow-start state of a destination.
-    pub fn dest(&self, key: &str) -> Arc<Dest> {
+    /// The slow-start state of a next hop, kept per destination IP address
+    /// (its first address; §3.8.1), with that address's limits: `oci` and
+    /// `ocm` of `qmgr_conf`, else `initial_connections` and
+    /// `max_connections`.
+    pub fn dest(&self, next: &crate::proto::NextHop) -> (Arc<Dest>, usize, usize) {
+        use crate::proto::NextHop;
+        let ip = match next {
+            NextHop::Hosts { addrs, .. } => addrs.first().map(|a| a.ip()),
+            _ => None,
+        };
+        let key = ip.map_or_else(|| next.key(), |ip| ip.to_string());
+        let v4 = match ip {
+            Some(std::net::IpAddr::V4(v4)) => Some(v4),
+            _ => None,
+        };
+        let initial = v4
+            .and_then(|ip| self.qmgr_conf.limit("oci", ip))
+            .unwrap_or(self.conf.initial_connections);
+        let max = v4
+            .and_then(|ip| self.qmgr_conf.limit("ocm", ip))
+            .unwrap_or(self.conf.max_connections)
+            .max(initial);
         let mut d = self.dests.lock().unwrap_or_else(|e| e.into_inner());
-        d.entry(key.to_string())
-            .or_insert_with(|| Arc::new(Dest::new(self.conf.initial_connections)))
-            .clone()
+        let dest = d
+            .entry(key)
+            .or_insert_with(|| Arc::new(Dest::new(initial)))
+            .clone();
+        (dest, initial, max)
     }
 }
 
@@ -280,6 +329,24 @@ impl Scheduler {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn qmgr_conf_limits_by_address_net_then_default() {
+        let map = smx_maps::texthash::TextHash::parse(
+            "qmgr_conf",
+            "oci:127.0.0.1 5\nocm:127.0.0.1 10\noci:10 10\noci: 1\nocm:10 x\n",
+            false,
+        )
+        .unwrap();
+        let m = QmgrConfMap(Some(Arc::new(map)));
+        let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+        assert_eq!(m.limit("oci", ip("127.0.0.1")), Some(5));
+        assert_eq!(m.limit("ocm", ip("127.0.0.1")), Some(10));
+        assert_eq!(m.limit("oci", ip("10.1.2.3")), Some(10));
+        assert_eq!(m.limit("oci", ip("192.0.2.1")), Some(1));
+        assert_eq!(m.limit("ocm", ip("10.1.2.3")), None, "not a number");
+        assert_eq!(QmgrConfMap::default().limit("oci", ip("10.1.2.3")), None);
+    }
 
     fn conf() -> SchedConf {
         SchedConf {

@@ -75,7 +75,8 @@ impl ClientConf {
             connect_timeout: io_timeout.min(Duration::from_secs(30)),
             smtp_max_rcpts: limit(g.qmgr.smtpc.smtp_max_rcpts_per_transaction),
             lmtp_max_rcpts: limit(g.qmgr.smtpc.lmtp_max_rcpts_per_transaction),
-            cache_entries: 64,
+            // The outgoing connection cache (README §3.8 `OCC_max_entries`).
+            cache_entries: limit(g.qmgr.occ_max_entries),
             cache_idle: Duration::from_secs(10),
             queue_dir,
         }
