@@ -6,7 +6,9 @@
 //!
 //! Each connection has a reader task that frames and parses lines and a
 //! writer loop that answers them in order and, once subscribed, interleaves
-//! [`Event`] lines from the backend's broadcast channel.
+//! [`Event`] lines from the backend's broadcast channel. Requests run on
+//! tokio's blocking pool: a list of 100,000 entries is copied and scanned
+//! there, not on the workers that serve the rest of the QMGR.
 
 use crate::framing::{read_line, write_json, Line, MAX_REQUEST};
 use crate::shape::shape;
@@ -127,7 +129,19 @@ where
         let Some(input) = input else { break Ok(()) };
         let (resp, after) = match input {
             Input::Bad(r) => (r, After::Nothing),
-            Input::Request(req) => dispatch(req, backend.as_ref()),
+            // Listing and selecting copy and scan the whole queue: keep
+            // that off the async workers that also serve the QMGR.
+            Input::Request(req) => {
+                let rid = req.id;
+                let b = Arc::clone(&backend);
+                match tokio::task::spawn_blocking(move || dispatch(req, b.as_ref())).await {
+                    Ok(r) => r,
+                    Err(e) => (
+                        Response::err(rid, "internal", e.to_string()),
+                        After::Nothing,
+                    ),
+                }
+            }
         };
         if let Err(e) = write_json(&mut wr, &resp).await {
             break Err(e);
