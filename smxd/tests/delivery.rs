@@ -70,20 +70,6 @@ fn swaks(port: u16, from: &str, to: &str, body: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// A Berkeley DB access map allowing 127.0.0.1 to relay.
-fn access_map(dir: &Path) {
-    use smx_maps::db::{Db, DbType, OpenOptions};
-    let db = Db::open(&dir.join("access.db"), &OpenOptions::create(DbType::Hash)).unwrap();
-    db.put(b"cltaddr:127.0.0.1", b"RELAY", true).unwrap();
-    db.put(
-        b"mxbadip:127.0.0.5",
-        b"error:551 5.7.1 Bad IP address in MX/A list",
-        true,
-    )
-    .unwrap();
-    db.close().unwrap();
-}
-
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -262,7 +248,13 @@ fn base_conf_with(dir: &Path, smar: &str) -> String {
          mixed: <user@mxtest.test> <user@bad.test>\n",
     )
     .unwrap();
-    access_map(dir);
+    common::access_map(
+        dir,
+        &[(
+            "mxbadip:127.0.0.5",
+            "error:551 5.7.1 Bad IP address in MX/A list",
+        )],
+    );
     "qmgr { retry_min_delay = 1s; retry_max_delay = 2s; }
      smar { SMAR_EXTRA
        map users { type = texthash; file = \"users\"; }

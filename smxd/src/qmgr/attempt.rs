@@ -244,6 +244,13 @@ pub async fn run(s: &Arc<Scheduler>, mut job: Deferred, from_defedb: bool) {
                     job.tries
                 ),
             );
+            let (kind, counter) = match o {
+                Outcome::Sent => (smx_control::EventKind::Delivered, &s.counters.delivered),
+                Outcome::Deferred => (smx_control::EventKind::Deferred, &s.counters.deferred),
+                Outcome::Bounced => (smx_control::EventKind::Bounced, &s.counters.bounced),
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            s.event(kind, id, Some(address), Some(reply.to_string()));
             match o {
                 Outcome::Sent => job.done.entry(i).or_default().push(address.clone()),
                 Outcome::Bounced => {
@@ -321,20 +328,29 @@ pub async fn run(s: &Arc<Scheduler>, mut job: Deferred, from_defedb: bool) {
         job.next_try = now.saturating_add(
             u64::try_from(s.conf.backoff(job.tries).as_micros()).unwrap_or(u64::MAX),
         );
+        let want = s.wants(id);
+        if want.hold && !job.held {
+            job.held = true;
+            component::log(s.who, format!("{id}: held"));
+            s.event(smx_control::EventKind::Held, id, None, None);
+        }
         let saved = if from_defedb {
             s.queue.defer_again(&job).await
         } else {
             s.queue.defer_from_ibdb(&job).await
         };
-        match saved {
-            Ok(()) => s.schedule(job),
-            Err(e) => {
-                // Not saved: the old state (IBDB or DEFEDB) is still on
-                // disk and will be retried after a restart; retry from
-                // memory meanwhile.
-                component::log(s.who, format!("{id}: cannot save the deferred state: {e}"));
-                s.schedule(job);
-            }
+        if let Err(e) = saved {
+            // Not saved: the old state (IBDB or DEFEDB) is still on disk
+            // and will be retried after a restart; retry from memory
+            // meanwhile.
+            component::log(s.who, format!("{id}: cannot save the deferred state: {e}"));
+        }
+        s.schedule(job);
+        // Asked for while the attempt ran.
+        if want.delete {
+            super::control::delete_one(s, id).await;
+        } else if want.bounce {
+            super::control::bounce_one(s, id).await;
         }
     } else {
         let finals: Vec<(u32, RcptStatus)> = pending
@@ -350,6 +366,7 @@ pub async fn run(s: &Arc<Scheduler>, mut job: Deferred, from_defedb: bool) {
             Ok(()) => component::log(s.who, format!("{id}: removed")),
             Err(e) => component::log(s.who, format!("{id}: cannot log completion: {e}")),
         }
+        s.finished(id);
     }
 }
 

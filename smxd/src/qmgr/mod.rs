@@ -21,6 +21,7 @@
 
 pub mod attempt;
 pub mod bounce;
+pub mod control;
 pub mod peers;
 pub mod sched;
 
@@ -139,6 +140,27 @@ async fn run(loaded: Loaded) -> i32 {
         WHO,
     );
     tokio::spawn(sched.clone().run_timers());
+    // The control socket (smxctl, smx-tui): owner and mode 0660 decide
+    // who may use it.
+    match bind(&g.qmgr.control_socket) {
+        Ok(l) => {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(
+                &g.qmgr.control_socket,
+                std::fs::Permissions::from_mode(0o660),
+            );
+            let backend: Arc<dyn smx_control::ControlBackend> =
+                Arc::new(control::QmgrControl::new(sched.clone()));
+            tokio::spawn(smx_control::serve_listener(l, backend));
+        }
+        Err(e) => {
+            component::log(
+                WHO,
+                format!("control socket {}: {e}", g.qmgr.control_socket),
+            );
+            return component::EX_OSERR;
+        }
+    }
     for ta in recovered.transactions {
         sched.submit(ta);
     }
@@ -225,6 +247,11 @@ async fn handle(sched: &Arc<Scheduler>, req: SmtpsRequest) -> QmgrAnswer {
             match queue.commit(ta.clone()).await {
                 Ok(()) => {
                     component::log(WHO, line);
+                    sched
+                        .counters
+                        .received
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    sched.event(smx_control::EventKind::Received, id, None, None);
                     sched.submit(ta);
                     QmgrAnswer::Committed
                 }

@@ -142,11 +142,49 @@ impl Dest {
     }
 }
 
-/// Deferred transactions waiting for their next try.
+/// Where a transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Where {
+    /// Waiting for room in the active queue.
+    Waiting,
+    /// Being tried.
+    Active,
+    /// In DEFEDB, waiting for its next try.
+    Deferred,
+    /// In DEFEDB, held by the postmaster: not tried until released.
+    Held,
+}
+
+/// What the postmaster asked for a transaction that was being tried;
+/// carried out when the attempt ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Want {
+    /// Hold it.
+    pub hold: bool,
+    /// Delete it.
+    pub delete: bool,
+    /// Return it to its sender.
+    pub bounce: bool,
+}
+
+/// One transaction in the queue, as the scheduler knows it.
+#[derive(Debug, Clone)]
+pub struct Booked {
+    /// Its latest state (envelope, statuses, tries, last replies).
+    pub job: Deferred,
+    /// Where it is.
+    pub at: Where,
+    /// Pending requests.
+    pub want: Want,
+}
+
+/// Every queued transaction, and the deferred ones by next try.
 #[derive(Default)]
-struct Timers {
-    due: BTreeMap<(u64, QueueId), ()>,
-    entries: HashMap<QueueId, Deferred>,
+pub struct Book {
+    /// `(next try, id)` of the `Deferred` ones.
+    pub due: BTreeMap<(u64, QueueId), ()>,
+    /// Everything in the queue.
+    pub entries: HashMap<QueueId, Booked>,
 }
 
 /// The scheduler.
@@ -167,8 +205,25 @@ pub struct Scheduler {
     pub who: &'static str,
     aq: Semaphore,
     dests: Mutex<HashMap<String, Arc<Dest>>>,
-    timers: Mutex<Timers>,
+    book: Mutex<Book>,
     wake: Notify,
+    /// Events for control-socket subscribers.
+    pub events: tokio::sync::broadcast::Sender<smx_control::Event>,
+    /// Counters for `stats`.
+    pub counters: Counters,
+}
+
+/// Counters since the QMGR started.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Transactions committed.
+    pub received: std::sync::atomic::AtomicU64,
+    /// Recipients delivered.
+    pub delivered: std::sync::atomic::AtomicU64,
+    /// Recipient attempts deferred.
+    pub deferred: std::sync::atomic::AtomicU64,
+    /// Recipients bounced.
+    pub bounced: std::sync::atomic::AtomicU64,
 }
 
 impl Scheduler {
@@ -192,9 +247,38 @@ impl Scheduler {
             qmgr_conf,
             who,
             dests: Mutex::new(HashMap::new()),
-            timers: Mutex::new(Timers::default()),
+            book: Mutex::new(Book::default()),
             wake: Notify::new(),
+            events: tokio::sync::broadcast::channel(4096).0,
+            counters: Counters::default(),
         })
+    }
+
+    /// The book, locked.
+    pub fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells subscribers.
+    pub fn event(
+        &self,
+        event: smx_control::EventKind,
+        id: QueueId,
+        rcpt: Option<&str>,
+        reason: Option<String>,
+    ) {
+        let _ = self.events.send(smx_control::Event {
+            event,
+            id: id.to_string(),
+            recipient: rcpt.map(str::to_string),
+            reason,
+            missed: None,
+        });
+    }
+
+    /// Wakes the timer loop (after a change of due times).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Tries a newly committed (or recovered from IBDB) transaction now.
@@ -207,42 +291,86 @@ impl Scheduler {
             done: BTreeMap::new(),
             delay_notified: false,
             relay: String::new(),
+            held: false,
         };
         self.spawn(job, false);
     }
 
-    /// Queues a DEFEDB entry for its next try.
+    /// Queues a DEFEDB entry for its next try (or keeps it held).
     pub fn schedule(&self, d: Deferred) {
-        let mut t = self.timers.lock().unwrap_or_else(|e| e.into_inner());
-        t.due.insert((d.next_try, d.ta.id), ());
-        t.entries.insert(d.ta.id, d);
-        drop(t);
+        let mut b = self.book();
+        let id = d.ta.id;
+        let at = if d.held {
+            Where::Held
+        } else {
+            b.due.insert((d.next_try, id), ());
+            Where::Deferred
+        };
+        b.entries.insert(
+            id,
+            Booked {
+                job: d,
+                at,
+                want: Want::default(),
+            },
+        );
+        drop(b);
         self.wake.notify_one();
+    }
+
+    /// Nothing more is to be done for `id`: forgets it.
+    pub fn finished(&self, id: QueueId) {
+        self.book().entries.remove(&id);
+    }
+
+    /// What the postmaster asked for `id` while it was being tried.
+    pub fn wants(&self, id: QueueId) -> Want {
+        self.book()
+            .entries
+            .get(&id)
+            .map(|b| b.want)
+            .unwrap_or_default()
     }
 
     /// Number of deferred transactions waiting for a timer.
     pub fn deferred_count(&self) -> usize {
-        self.timers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entries
-            .len()
+        self.book().due.len()
     }
 
     /// Makes every deferred transaction due now (a queue flush).
     pub fn flush(&self) {
-        let mut t = self.timers.lock().unwrap_or_else(|e| e.into_inner());
-        let entries: Vec<(u64, QueueId)> = t.due.keys().copied().collect();
-        t.due.clear();
+        let mut b = self.book();
+        let entries: Vec<(u64, QueueId)> = b.due.keys().copied().collect();
+        b.due.clear();
         for (_, id) in entries {
-            t.due.insert((0, id), ());
+            b.due.insert((0, id), ());
         }
-        drop(t);
+        drop(b);
         self.wake.notify_one();
+    }
+
+    fn set_at(&self, id: QueueId, at: Where, job: Option<&Deferred>) {
+        let mut b = self.book();
+        match b.entries.get_mut(&id) {
+            Some(e) => e.at = at,
+            None => {
+                if let Some(job) = job {
+                    b.entries.insert(
+                        id,
+                        Booked {
+                            job: job.clone(),
+                            at,
+                            want: Want::default(),
+                        },
+                    );
+                }
+            }
+        }
     }
 
     fn spawn(self: &Arc<Self>, job: Deferred, from_defedb: bool) {
         let me = self.clone();
+        self.set_at(job.ta.id, Where::Waiting, Some(&job));
         tokio::spawn(async move {
             let n = job
                 .ta
@@ -258,6 +386,7 @@ impl Scheduler {
             else {
                 return;
             };
+            me.set_at(job.ta.id, Where::Active, None);
             attempt::run(&me, job, from_defedb).await;
             drop(permit);
         });
@@ -268,18 +397,18 @@ impl Scheduler {
         loop {
             let now = crate::queue::id::now_micros();
             let (due, next) = {
-                let mut t = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+                let mut b = self.book();
                 let mut due = Vec::new();
-                while let Some((&(at, id), _)) = t.due.iter().next() {
+                while let Some((&(at, id), _)) = b.due.iter().next() {
                     if at > now {
                         break;
                     }
-                    t.due.remove(&(at, id));
-                    if let Some(d) = t.entries.remove(&id) {
-                        due.push(d);
+                    b.due.remove(&(at, id));
+                    if let Some(e) = b.entries.get(&id).filter(|e| e.at == Where::Deferred) {
+                        due.push(e.job.clone());
                     }
                 }
-                (due, t.due.keys().next().map(|&(at, _)| at))
+                (due, b.due.keys().next().map(|&(at, _)| at))
             };
             for d in due {
                 self.spawn(d, true);

@@ -50,6 +50,10 @@ pub struct Deferred {
     /// The last relay tried, for logs.
     #[serde(default)]
     pub relay: String,
+    /// Held by the postmaster (`smxctl queue hold`): not tried until
+    /// released, also after a restart.
+    #[serde(default)]
+    pub held: bool,
 }
 
 /// What [`Defedb::open`] found.
@@ -187,6 +191,7 @@ mod tests {
             done: BTreeMap::new(),
             delay_notified: false,
             relay: "mx[192.0.2.1]:25".into(),
+            held: false,
         }
     }
 

@@ -455,3 +455,15 @@ impl Rng {
         lo + self.next() % (hi - lo + 1)
     }
 }
+
+/// A Berkeley DB access map `access.db` in `dir` allowing 127.0.0.1 to
+/// relay, plus `extra` entries.
+pub fn access_map(dir: &Path, extra: &[(&str, &str)]) {
+    use smx_maps::db::{Db, DbType, OpenOptions};
+    let db = Db::open(&dir.join("access.db"), &OpenOptions::create(DbType::Hash)).unwrap();
+    db.put(b"cltaddr:127.0.0.1", b"RELAY", true).unwrap();
+    for (k, v) in extra {
+        db.put(k.as_bytes(), v.as_bytes(), true).unwrap();
+    }
+    db.close().unwrap();
+}
