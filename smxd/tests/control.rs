@@ -257,3 +257,81 @@ fn the_control_socket_lists_and_acts_on_deferred_mail() {
         .iter()
         .any(|c| c["name"] == "qmgr"));
 }
+
+/// The smxctl binary of this build (built by `cargo test --workspace`).
+fn smxctl() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("smxctl");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing: run the tests with --workspace",
+        bin.display()
+    );
+    eprintln!("SKIP: smxctl is not built (cargo build -p smxctl)");
+    None
+}
+
+#[test]
+fn smxctl_lists_as_json_and_bulk_deletes_by_domain_with_yes() {
+    let Some(smxctl) = smxctl() else {
+        return;
+    };
+    let dir = TestDir::new("smxctl");
+    common::access_map(&dir.0, &[]);
+    let conf = "qmgr { retry_min_delay = 1h; retry_max_delay = 2h; }
+        smar { access_map { file = \"access.db\"; } }";
+    let mt = "localhost lmtp:\ndown.test 9^esmtp:[127.0.0.1]\nkeep.test 9^esmtp:[127.0.0.1]\n";
+    let smx = Smx::start_with(&dir.0, mt, conf, "flags = { access };");
+    for to in ["a@down.test", "b@down.test", "c@keep.test"] {
+        swaks(smx.port, "someone@example.org", to, "for smxctl");
+    }
+    let conf_file = dir.0.join("smx.conf");
+    let run = |args: &[&str]| {
+        let out = Command::new(&smxctl)
+            .arg("-f")
+            .arg(&conf_file)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let listed = wait_until("three deferred messages in smxctl's JSON", || {
+        let (code, out, _) = run(&["queue", "list", "--json", "--state", "deferred"]);
+        let v: Vec<Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (code == Some(0) && v.len() == 3).then_some(v)
+    });
+    assert!(listed.iter().all(|e| e["sender"] == "someone@example.org"));
+    // A bulk action by filter without --yes only says how many.
+    let (code, out, err) = run(&["queue", "delete", "--domain", "down.test"]);
+    assert_ne!(code, Some(0), "{out}{err}");
+    assert!(format!("{out}{err}").contains('2'), "{out}{err}");
+    let (_, out, _) = run(&["queue", "list", "--json"]);
+    assert_eq!(
+        out.lines().count(),
+        3,
+        "nothing deleted without --yes: {out}"
+    );
+    let (code, out, err) = run(&["queue", "delete", "--domain", "down.test", "--yes"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (_, out, _) = run(&["queue", "list", "--json"]);
+    let left: Vec<Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(left.len(), 1, "{out}");
+    assert_eq!(left[0]["recipients"][0]["address"], "c@keep.test");
+    let (code, out, _) = run(&["queue", "list", "--mailq"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("c@keep.test"), "{out}");
+}
