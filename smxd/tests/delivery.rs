@@ -671,6 +671,11 @@ fn the_quick_start_configuration_delivers_to_alices_maildir() {
     assert!(ok, "{out}");
     assert_eq!(mails.len(), 1, "nothing in {}", alice.display());
     assert!(mails[0].contains("quick start"), "{}", mails[0]);
+    // As the README says: unknown local users and relaying are refused.
+    let (ok, out) = swaks(port, "someone@example.org", "bob@localhost", "no such user");
+    assert!(!ok && out.contains("550 5.1.1"), "{out}");
+    let (ok, out) = swaks(port, "someone@example.org", "someone@example.com", "relay");
+    assert!(!ok && out.contains("550 5.7.1"), "{out}");
 }
 
 /// Stops smxd (SIGTERM: the MCP stops its components) however the test ends.
