@@ -21,6 +21,10 @@ pub enum SmtpsRequest {
     },
     /// Commit this transaction; its content file is already fsynced.
     Commit(Transaction),
+    /// The largest queue id the QMGR knows (recovered or committed), so a
+    /// (re)started SMTP server makes only larger ids, whatever its clock
+    /// says (answered with [`QmgrAnswer::MaxId`]).
+    MaxId,
 }
 
 /// What the QMGR answers.
@@ -30,6 +34,8 @@ pub enum QmgrAnswer {
     Ok,
     /// The transaction is on disk.
     Committed,
+    /// To `MaxId`: the largest queue id known, if any.
+    MaxId(Option<crate::queue::QueueId>),
     /// No: the SMTP reply to give (always temporary from the QMGR).
     Refused {
         /// Reply code, e.g. 452.

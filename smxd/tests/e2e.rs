@@ -6,7 +6,8 @@
 //! - relaying is denied (`550 5.7.1`);
 //! - the SMTP smuggling patterns of CVE-2023-51764/51765/51766 sent over a
 //!   real TCP connection never yield a second message;
-//! - after a restart the QMGR recovers the committed transactions.
+//! - after a restart the QMGR recovers the committed transactions;
+//! - queue ids stay above the largest id in the queue, whatever the clock.
 //!
 //! swaks must be installed (CI installs it); without it the swaks part
 //! fails when `CI` is set and is skipped otherwise.
@@ -267,4 +268,50 @@ fn mail_is_accepted_again_after_the_qmgr_is_killed() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(smx.count("mcp: started qmgr pid=") >= 2, "{}", smx.log());
+}
+
+/// Queue ids are never reused, even when the clock is behind the ids in
+/// the queue (a clock stepped back across a restart): the SMTP server asks
+/// the QMGR for the largest id it knows and makes only larger ones.
+#[test]
+fn queue_ids_stay_above_the_largest_recovered_id() {
+    use smxd::queue::{Queue, QueueConf, QueueId, Recipient, Transaction};
+    let dir = TestDir::new("e2e-idfloor");
+    let queue_dir = dir.0.join("queue");
+    // A transaction "from the future" (year ~2100), committed before start.
+    let future = QueueId::from_parts(4_102_444_800_000_000, 3, 0);
+    {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let conf = QueueConf {
+                min_disk_space: 0,
+                ok_disk_space: 0,
+                ..QueueConf::default()
+            };
+            let (q, _) = Queue::open(&queue_dir, &conf).unwrap();
+            q.cdb()
+                .store(future, b"Subject: future\r\n\r\nx\r\n".to_vec())
+                .await
+                .unwrap();
+            q.commit(Transaction {
+                id: future,
+                sender: String::new(),
+                sender_params: String::new(),
+                recipients: vec![Recipient::new("alice@localhost")],
+                size: 22,
+                received_at: 1,
+            })
+            .await
+            .unwrap();
+        });
+    }
+    let smx = Smx::start(&dir.0, "");
+    let last = send_one(smx.port, "alice@localhost");
+    let id = last
+        .split("queued as ")
+        .nth(1)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| panic!("{last}\n{}", smx.log()));
+    let id: QueueId = id.parse().unwrap();
+    assert!(id > future, "{id} is not above the recovered {future}");
 }

@@ -41,6 +41,7 @@ fn from_answer(a: QmgrAnswer) -> Result<(), Reply> {
     match a {
         QmgrAnswer::Ok | QmgrAnswer::Committed => Ok(()),
         QmgrAnswer::Refused { code, status, text } => Err(Reply::new(code, &status, text)),
+        QmgrAnswer::MaxId(_) => Err(tempfail("unexpected answer from the queue manager")),
     }
 }
 

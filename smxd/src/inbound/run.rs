@@ -14,6 +14,7 @@ use super::smar::SmarLink;
 use crate::component::{self, Loaded};
 use crate::ipc::Client;
 use crate::mcp::fdpass::{receive_listener, ReceivedListener};
+use crate::proto::{QmgrAnswer, SmtpsRequest};
 use crate::queue::cdb::Cdb;
 use crate::queue::id::IdGenerator;
 use crate::smtps::backend::Peer;
@@ -129,6 +130,14 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
     let Some(qmgr) = connect_qmgr(&g.smtps_socket, &who).await else {
         return component::EX_TEMPFAIL;
     };
+    let qmgr: Client<SmtpsRequest, QmgrAnswer> = Client::new(qmgr);
+    // Queue ids larger than any the QMGR knows, even if our clock went
+    // back across a restart (README §3.8 item 11: never reused).
+    let server = u8::try_from(server_id).unwrap_or(0);
+    let ids = match qmgr.call(SmtpsRequest::MaxId).await {
+        Ok(QmgrAnswer::MaxId(Some(floor))) => IdGenerator::resume_after(server, process, floor),
+        _ => IdGenerator::new(server, process),
+    };
     // SMAR is started before the SMTP servers; it may still be loading.
     let smar = SmarLink::connect(&g.smar_socket, &who, SMAR_WAIT).await;
     let cdb = Cdb::new(loaded.queue_dir.join(&g.cdb_base_directory));
@@ -136,8 +145,8 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
         smar,
         access: conf.flags.has("access"),
         lmtp_not_local: conf.flags.has("lmtp_does_not_imply_relaying"),
-        qmgr: Client::new(qmgr),
-        ids: IdGenerator::new(u8::try_from(server_id).unwrap_or(0), process),
+        qmgr,
+        ids,
         cdb,
         who: who.clone(),
     });

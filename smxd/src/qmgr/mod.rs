@@ -139,6 +139,9 @@ async fn run(loaded: Loaded) -> i32 {
         qmgr_conf,
         WHO,
     );
+    if let Some(f) = floor {
+        sched.saw_id(f);
+    }
     tokio::spawn(sched.clone().run_timers());
     // The control socket (smxctl, smx-tui): owner and mode 0660 decide
     // who may use it.
@@ -232,6 +235,7 @@ async fn serve_smtps(stream: UnixStream, sched: Arc<Scheduler>) {
 async fn handle(sched: &Arc<Scheduler>, req: SmtpsRequest) -> QmgrAnswer {
     let queue: &Queue = &sched.queue;
     match req {
+        SmtpsRequest::MaxId => QmgrAnswer::MaxId(sched.max_id()),
         SmtpsRequest::Room { recipients } => match queue.check_accept(recipients) {
             Ok(()) => QmgrAnswer::Ok,
             Err(e) => refused(&e),
@@ -246,6 +250,7 @@ async fn handle(sched: &Arc<Scheduler>, req: SmtpsRequest) -> QmgrAnswer {
             );
             match queue.commit(ta.clone()).await {
                 Ok(()) => {
+                    sched.saw_id(id);
                     component::log(WHO, line);
                     sched
                         .counters

@@ -211,6 +211,8 @@ pub struct Scheduler {
     pub events: tokio::sync::broadcast::Sender<smx_control::Event>,
     /// Counters for `stats`.
     pub counters: Counters,
+    /// The largest queue id seen (recovered or committed).
+    max_id: std::sync::atomic::AtomicU64,
 }
 
 /// Counters since the QMGR started.
@@ -251,7 +253,20 @@ impl Scheduler {
             wake: Notify::new(),
             events: tokio::sync::broadcast::channel(4096).0,
             counters: Counters::default(),
+            max_id: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Notes a queue id in use (for [`Scheduler::max_id`]).
+    pub fn saw_id(&self, id: QueueId) {
+        self.max_id
+            .fetch_max(id.as_u64(), std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// The largest queue id recovered or committed, if any.
+    pub fn max_id(&self) -> Option<QueueId> {
+        let v = self.max_id.load(std::sync::atomic::Ordering::Acquire);
+        (v > 0).then(|| QueueId::from_u64(v))
     }
 
     /// The book, locked.
