@@ -315,3 +315,32 @@ fn queue_ids_stay_above_the_largest_recovered_id() {
     let id: QueueId = id.parse().unwrap();
     assert!(id > future, "{id} is not above the recovered {future}");
 }
+
+/// SIGHUP to the MCP reaches the SMTP server, which reads its section
+/// again: a raised `max_message_size` applies to the next session.
+#[test]
+fn sighup_reloads_the_smtp_servers_limits() {
+    let dir = TestDir::new("e2e-hup");
+    let smx = common::Smx::start_with(&dir.0, "localhost lmtp:\n", "", "max_message_size = 1KB;");
+    let big = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(4000));
+    let send = |body: &str| {
+        let mut s = common::Session::open(smx.port, Duration::from_secs(10)).unwrap();
+        let o = s.send("s@example.org", "alice@localhost", body);
+        s.quit();
+        o
+    };
+    assert!(
+        matches!(send(&big), common::Outcome::Refused { code: 552, .. }),
+        "{}",
+        smx.log()
+    );
+    let conf = std::fs::read_to_string(smx.conf_file()).unwrap();
+    std::fs::write(smx.conf_file(), conf.replace("1KB", "1MB")).unwrap();
+    smx.signal_mcp(nix::sys::signal::Signal::SIGHUP);
+    smx.wait_for("SIGHUP: configuration reloaded", 1, Duration::from_secs(10));
+    assert!(
+        matches!(send(&big), common::Outcome::Queued(_)),
+        "{}",
+        smx.log()
+    );
+}

@@ -45,6 +45,15 @@ pub fn main(config: &Path, name: Option<&str>, process: Option<&str>) -> i32 {
     }
 }
 
+/// Whether the section named `section` is the one this server runs.
+fn is_ours(name: Option<&str>, section: Option<&str>) -> bool {
+    match (name, section) {
+        (Some(n), Some(m)) => n.eq_ignore_ascii_case(m),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 fn find<'a>(loaded: &'a Loaded, name: Option<&str>) -> Option<(usize, &'a SmtpsConf)> {
     loaded
         .conf
@@ -52,12 +61,23 @@ fn find<'a>(loaded: &'a Loaded, name: Option<&str>) -> Option<(usize, &'a SmtpsC
         .smtps
         .iter()
         .enumerate()
-        .find(|(_, s)| match (name, &s.name) {
-            (Some(n), Some(m)) => n.eq_ignore_ascii_case(m),
-            (None, None) => true,
-            _ => false,
-        })
+        .find(|(_, s)| is_ours(name, s.name.as_deref()))
         .map(|(i, s)| (i, &s.conf))
+}
+
+/// Reads this server's section again (SIGHUP).
+fn reload(config: &Path, name: Option<&str>) -> Result<SmtpsConf, String> {
+    let checked = smx_grammar::check_file(config).map_err(|e| e.to_string())?;
+    if !checked.is_ok() {
+        return Err(format!("{}: configuration errors", config.display()));
+    }
+    let conf = checked.config.ok_or("no configuration")?;
+    conf.global
+        .smtps
+        .into_iter()
+        .find(|s| is_ours(name, s.name.as_deref()))
+        .map(|s| s.conf)
+        .ok_or_else(|| "the smtps section is gone".to_string())
 }
 
 async fn connect_qmgr(path: &str, who: &str) -> Option<UnixStream> {
@@ -89,7 +109,7 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
         component::log(&who, "no such smtps section in the configuration");
         return component::EX_CONFIG;
     };
-    let conf = Arc::new(conf.clone());
+    let mut conf = Arc::new(conf.clone());
     let server_id = loaded.conf.smtps_ids().get(index).copied().unwrap_or(0);
     let fd_socket = conf
         .mcp
@@ -190,7 +210,17 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
             },
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => component::log(&who, "SIGHUP: nothing to reload yet"),
+            _ = hup.recv() => {
+                // New sessions use the reloaded section (limits, timeouts,
+                // flags); the listening socket and ids stay as they are.
+                match reload(&loaded.config_path, name) {
+                    Ok(c) => {
+                        conf = Arc::new(c);
+                        component::log(&who, "SIGHUP: configuration reloaded");
+                    }
+                    Err(e) => component::log(&who, format!("SIGHUP: {e}; keeping the old configuration")),
+                }
+            }
             _ = backend.qmgr.closed() => {
                 // The QMGR went away (a crash; the MCP restarts it). Exit so
                 // that the MCP restarts this server too, connected afresh;

@@ -115,17 +115,11 @@ async fn run(loaded: Loaded) -> i32 {
         g.qmgr.dsn.flags.has("header_only"),
         floor,
     );
-    let qmgr_conf = match &g.qmgr.conf {
-        None => sched::QmgrConfMap::default(),
-        Some(file) => {
-            let path = loaded.conf_path(file);
-            match smx_maps::dbmap::DbMap::open(&path, smx_maps::db::DbType::Hash) {
-                Ok(m) => sched::QmgrConfMap(Some(Arc::new(m))),
-                Err(e) => {
-                    component::log(WHO, format!("qmgr conf map {}: {e}", path.display()));
-                    return component::EX_CONFIG;
-                }
-            }
+    let qmgr_conf = match open_qmgr_conf(&loaded) {
+        Ok(m) => m,
+        Err(e) => {
+            component::log(WHO, e);
+            return component::EX_CONFIG;
         }
     };
     let pool = Arc::new(SmtpcPool::default());
@@ -192,11 +186,28 @@ async fn run(loaded: Loaded) -> i32 {
             },
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => component::log(WHO, "SIGHUP: nothing to reload yet"),
+            _ = hup.recv() => match open_qmgr_conf(&loaded) {
+                Ok(m) => {
+                    *sched.qmgr_conf.write().unwrap_or_else(|e| e.into_inner()) = m;
+                    component::log(WHO, "SIGHUP: qmgr_conf map reloaded");
+                }
+                Err(e) => component::log(WHO, format!("SIGHUP: {e}; keeping the old map")),
+            },
         }
     }
     component::log(WHO, "stopping");
     0
+}
+
+/// Opens the `qmgr { conf }` map (README §3.8.1), if configured.
+fn open_qmgr_conf(loaded: &Loaded) -> Result<sched::QmgrConfMap, String> {
+    let Some(file) = &loaded.conf.global.qmgr.conf else {
+        return Ok(sched::QmgrConfMap::default());
+    };
+    let path = loaded.conf_path(file);
+    smx_maps::dbmap::DbMap::open(&path, smx_maps::db::DbType::Hash)
+        .map(|m| sched::QmgrConfMap(Some(Arc::new(m))))
+        .map_err(|e| format!("qmgr conf map {}: {e}", path.display()))
 }
 
 /// Binds `SMTPS_socket`, creating its directory (mode 0770) and removing a

@@ -199,8 +199,8 @@ pub struct Scheduler {
     pub conf: SchedConf,
     /// DSNs.
     pub bouncer: Bouncer,
-    /// Per-IP connection limits.
-    pub qmgr_conf: QmgrConfMap,
+    /// Per-IP connection limits (replaced on SIGHUP).
+    pub qmgr_conf: std::sync::RwLock<QmgrConfMap>,
     /// `who` in log lines.
     pub who: &'static str,
     aq: Semaphore,
@@ -246,7 +246,7 @@ impl Scheduler {
             smtpc,
             conf,
             bouncer,
-            qmgr_conf,
+            qmgr_conf: std::sync::RwLock::new(qmgr_conf),
             who,
             dests: Mutex::new(HashMap::new()),
             book: Mutex::new(Book::default()),
@@ -453,11 +453,16 @@ impl Scheduler {
             Some(std::net::IpAddr::V4(v4)) => Some(v4),
             _ => None,
         };
+        let limits = self
+            .qmgr_conf
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let initial = v4
-            .and_then(|ip| self.qmgr_conf.limit("oci", ip))
+            .and_then(|ip| limits.limit("oci", ip))
             .unwrap_or(self.conf.initial_connections);
         let max = v4
-            .and_then(|ip| self.qmgr_conf.limit("ocm", ip))
+            .and_then(|ip| limits.limit("ocm", ip))
             .unwrap_or(self.conf.max_connections)
             .max(initial);
         let mut d = self.dests.lock().unwrap_or_else(|e| e.into_inner());

@@ -169,6 +169,18 @@ impl Smx {
         cmdline.split(|b| *b == 0).any(|arg| arg == conf.as_bytes())
     }
 
+    /// Sends `sig` to the MCP.
+    pub fn signal_mcp(&self, sig: Signal) {
+        if let Some(c) = &self.child {
+            let _ = kill(Pid::from_raw(c.id() as i32), sig);
+        }
+    }
+
+    /// The configuration file.
+    pub fn conf_file(&self) -> &Path {
+        &self.conf
+    }
+
     /// SIGKILLs `pid` if it is one of our components.
     pub fn sigkill(&self, pid: i32) -> bool {
         self.is_ours(pid) && kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok()
