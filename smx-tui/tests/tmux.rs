@@ -5,6 +5,9 @@
 //! and the reconnect when the server appears, the queue, a message held
 //! and released, a delete confirmed and taking effect, quitting.
 //!
+//! A second test runs smx-tui against a real smxd (the binary of this
+//! build) with deferred mail: hold, release, delete.
+//!
 //! Needs tmux(1). Without it the test fails under CI and prints "SKIP"
 //! otherwise.
 
@@ -183,4 +186,140 @@ fn hold_release_delete_in_tmux() {
 
 fn shell_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// The smxd binary of this build (`cargo test --workspace` builds it).
+fn smxd() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("smxd");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing: run the tests with --workspace",
+        bin.display()
+    );
+    eprintln!("SKIP: smxd is not built (cargo build -p smxd)");
+    None
+}
+
+/// smxd started as the MCP, stopped (SIGTERM, then SIGKILL) on drop.
+struct Smxd(std::process::Child);
+
+impl Drop for Smxd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Against a real smxd: its queue appears (mail to a local domain whose
+/// LMTP server is not running stays deferred), a message is held and
+/// released, a delete is confirmed and takes effect.
+#[test]
+fn against_a_running_smxd() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is not installed");
+        eprintln!("SKIP: tmux is not installed");
+        return;
+    }
+    let Some(smxd) = smxd() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(dir.path().join("mt"), "localhost lmtp:\n").unwrap();
+    let conf = dir.path().join("smx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "queue_directory = q; hostname = localhost;
+             qmgr {{ retry_min_delay = 1h; retry_max_delay = 2h; }}
+             smtps {{ listen_socket {{ type = inet; address = 127.0.0.1; port = {port}; }} }}"
+        ),
+    )
+    .unwrap();
+    let _smxd = Smxd(
+        Command::new(&smxd)
+            .arg("-f")
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < WAIT, "smxd does not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for to in ["alice@localhost", "bob@localhost"] {
+        let o = Command::new("swaks")
+            .args(["--server", &format!("127.0.0.1:{port}"), "--to", to])
+            .output()
+            .expect("swaks is installed");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+    let tmux = Tmux {
+        name: format!("smx-tui-smxd-{}", std::process::id()),
+    };
+    let command = format!("{} -f {} --interval 200", BIN, shell_quote(&conf));
+    let o = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tui",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(o.status.success(), "tmux new-session: {o:?}");
+    let s = tmux.wait("both messages deferred", |s| {
+        s.contains("[connected]")
+            && s.contains("alice@localhost")
+            && s.contains("bob@localhost")
+            && s.matches("deferred").count() >= 2
+    });
+    assert!(s.contains("queue 2"), "{s}");
+    // The first row: hold it, release it.
+    let rows = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.contains("@localhost"))
+            .map(str::to_string)
+            .collect()
+    };
+    tmux.keys("h");
+    let s = tmux.wait("a held row", |s| s.contains("held 1"));
+    assert_eq!(
+        rows(&s).iter().filter(|r| r.contains(" held ")).count(),
+        1,
+        "{s}"
+    );
+    tmux.keys("r");
+    tmux.wait("no held row", |s| {
+        s.contains("held 0") && rows(s).iter().all(|r| r.contains("deferred"))
+    });
+    // Delete it, confirmed.
+    tmux.keys("d");
+    tmux.wait("the confirmation", |s| {
+        s.contains("delete 1 message? (y/n)")
+    });
+    tmux.keys("y");
+    tmux.wait("one message left", |s| s.contains("queue 1"));
+    tmux.keys("q");
 }
