@@ -40,6 +40,8 @@ fn entry(id: u64) -> Deferred {
         delay_notified: false,
         relay: "mx.example.org[192.0.2.1]:25".into(),
         held: false,
+        unreported: Vec::new(),
+        unreported_since: 0,
     }
 }
 

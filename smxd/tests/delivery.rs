@@ -690,3 +690,97 @@ impl Drop for Stop {
         let _ = self.0.wait();
     }
 }
+
+/// A delay notice after `queue_delay_timeout`; the failures of a message
+/// that still has recipients to try wait (`merge_delay_max`) and go out
+/// in one report with the recipients that expired after
+/// `queue_return_timeout`.
+#[test]
+fn delay_notice_then_one_merged_bounce_on_expiry() {
+    let dir = TestDir::new("expiry");
+    let next = Scripted::start(|a, _| {
+        if a.starts_with("nobody") {
+            "550 5.1.1 no such user here"
+        } else {
+            "451 4.2.0 mailbox busy"
+        }
+    });
+    let extra = base_conf(&dir.0).replace(
+        "qmgr { retry_min_delay = 1s; retry_max_delay = 2s; }",
+        "qmgr { retry_min_delay = 1s; retry_max_delay = 1s;
+                queue_delay_timeout = 2s; queue_return_timeout = 5s;
+                DSN_handling { merge_delay_max = 1h; } }",
+    );
+    let mt = format!(
+        "localhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
+        next.port
+    );
+    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let (ok, out) = swaks(
+        smx.port,
+        "alice@localhost",
+        "nobody@remote.test,later@remote.test",
+        "slow and failing",
+    );
+    assert!(ok, "{out}\n{}", smx.log());
+    let alice = smx.queue_dir().join("mail/alice/Maildir");
+    let mails = wait_until(
+        &smx,
+        "a delay notice and a bounce",
+        Duration::from_secs(40),
+        || Some(maildir(&alice)).filter(|m| m.len() >= 2),
+    );
+    let delay = mails
+        .iter()
+        .find(|m| m.contains("Action: delayed"))
+        .unwrap_or_else(|| panic!("no delay notice in {mails:?}"));
+    assert!(delay.contains("later@remote.test"), "{delay}");
+    assert!(delay.contains("Will-Retry-Until:"), "{delay}");
+    assert!(
+        !delay.contains("Final-Recipient: rfc822; nobody@"),
+        "{delay}"
+    );
+    let bounce = mails
+        .iter()
+        .find(|m| m.contains("Action: failed"))
+        .unwrap_or_else(|| panic!("no bounce in {mails:?}"));
+    // One report for both: the early 550 waited for the expiry.
+    assert!(
+        bounce.contains("Final-Recipient: rfc822; nobody@remote.test"),
+        "{bounce}"
+    );
+    assert!(
+        bounce.contains("Final-Recipient: rfc822; later@remote.test"),
+        "{bounce}"
+    );
+    assert!(bounce.contains("delivery time expired"), "{bounce}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(maildir(&alice).len(), 2, "one delay notice, one bounce");
+}
+
+/// A bounce that cannot be delivered (its recipient, the original sender,
+/// is refused) goes to postmaster; never to the null sender.
+#[test]
+fn a_failed_bounce_goes_to_postmaster() {
+    let dir = TestDir::new("double");
+    let next = Scripted::start(|_, _| "550 5.1.1 nobody here");
+    let extra = base_conf(&dir.0);
+    let mt = format!(
+        "localhost lmtp:\nmx.example.test lmtp:\nreject.test {}^esmtp:[127.0.0.1]\n",
+        next.port
+    );
+    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let (ok, out) = swaks(smx.port, "x@reject.test", "y@reject.test", "double bounce");
+    assert!(ok, "{out}\n{}", smx.log());
+    let pm = smx.queue_dir().join("mail/postmaster/Maildir");
+    let mails = wait_until(
+        &smx,
+        "the double bounce at postmaster",
+        Duration::from_secs(30),
+        || Some(maildir(&pm)).filter(|m| !m.is_empty()),
+    );
+    assert!(mails[0].starts_with("Return-Path: <>"), "{}", mails[0]);
+    assert!(mails[0].contains("x@reject.test"), "{}", mails[0]);
+    let log = smx.log();
+    assert!(log.contains("bounce of"), "{log}");
+}

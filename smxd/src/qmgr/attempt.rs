@@ -313,8 +313,17 @@ pub async fn run(s: &Arc<Scheduler>, mut job: Deferred, from_defedb: bool) {
         }
         deferred_any = false;
     }
-    if !bounced.is_empty() {
-        s.bouncer.failed(s, &job, &bounced).await;
+    // Bounces: failures of a message that still has recipients to try
+    // wait up to merge_delay_max for more, so the sender gets one report.
+    if !bounced.is_empty() && job.unreported.is_empty() {
+        job.unreported_since = now;
+    }
+    job.unreported.append(&mut bounced);
+    let merge = u64::try_from(s.conf.merge_delay_max.as_micros()).unwrap_or(u64::MAX);
+    let report_due = job.unreported_since.saturating_add(merge);
+    if !job.unreported.is_empty() && (!deferred_any || now >= report_due) {
+        let failed = std::mem::take(&mut job.unreported);
+        s.bouncer.failed(s, &job, &failed).await;
     }
     if deferred_any
         && !job.delay_notified
@@ -328,6 +337,10 @@ pub async fn run(s: &Arc<Scheduler>, mut job: Deferred, from_defedb: bool) {
         job.next_try = now.saturating_add(
             u64::try_from(s.conf.backoff(job.tries).as_micros()).unwrap_or(u64::MAX),
         );
+        if !job.unreported.is_empty() {
+            // Try again (and report) when the merge delay is over.
+            job.next_try = job.next_try.min(report_due);
+        }
         let want = s.wants(id);
         if want.hold && !job.held {
             job.held = true;

@@ -4,9 +4,11 @@
 //! `queue_delay_timeout`, and queues them like any other message (sender
 //! `<>`, content file in CDB, committed in IBDB before it counts).
 //!
-//! - A DSN covers one original message; the failures of one attempt go
-//!   into one DSN, at most `max_errors_per_DSN` recipients each (more make
-//!   several DSNs).
+//! - A DSN covers one original message (RFC 3464). Failures of a message
+//!   that still has recipients to try wait up to `merge_delay_max` (kept
+//!   in its DEFEDB entry) so that later failures share the report; once
+//!   nothing is left to try, or the delay is over, one DSN goes out with
+//!   at most `max_errors_per_DSN` recipients (more make several DSNs).
 //! - Recipients whose NOTIFY excludes the notice (NOTIFY=NEVER, or no
 //!   FAILURE / DELAY) are left out; RET=FULL returns the whole message,
 //!   else (and with the `header_only` flag) only its header.

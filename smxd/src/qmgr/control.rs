@@ -143,7 +143,10 @@ pub async fn bounce_one(s: &Arc<Scheduler>, id: QueueId) -> bool {
             );
         }
     }
-    s.bouncer.failed(s, &job, &failed).await;
+    // Failures still waiting to be merged go into the same report.
+    let mut all = std::mem::take(&mut job.unreported);
+    all.extend(failed);
+    s.bouncer.failed(s, &job, &all).await;
     match s.queue.deferred_done(id).await {
         Ok(()) => true,
         Err(e) => {

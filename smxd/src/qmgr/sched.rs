@@ -47,6 +47,9 @@ pub struct SchedConf {
     pub wait_for_client: Duration,
     /// `wait_for_server`: how long to wait for SMAR.
     pub wait_for_server: Duration,
+    /// `DSN_handling { merge_delay_max }`: how long failures of a message
+    /// that still has recipients to try wait to share one bounce.
+    pub merge_delay_max: Duration,
 }
 
 impl SchedConf {
@@ -63,6 +66,7 @@ impl SchedConf {
             max_connections: count(q.smtpc.max_connections).max(count(q.smtpc.initial_connections)),
             wait_for_client: q.wait_for_client,
             wait_for_server: q.wait_for_server,
+            merge_delay_max: q.dsn.merge_delay_max,
         }
     }
 
@@ -307,6 +311,8 @@ impl Scheduler {
             delay_notified: false,
             relay: String::new(),
             held: false,
+            unreported: Vec::new(),
+            unreported_since: 0,
         };
         self.spawn(job, false);
     }
@@ -508,6 +514,7 @@ mod tests {
             max_connections: 4,
             wait_for_client: Duration::from_secs(4),
             wait_for_server: Duration::from_secs(4),
+            merge_delay_max: Duration::from_secs(300),
         }
     }
 

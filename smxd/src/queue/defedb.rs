@@ -54,6 +54,14 @@ pub struct Deferred {
     /// released, also after a restart.
     #[serde(default)]
     pub held: bool,
+    /// Failed recipients not yet reported to the sender, kept to be
+    /// merged into one bounce (`DSN_handling { merge_delay_max }`):
+    /// `(index, address, reply, relay)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreported: Vec<(u32, String, SmtpReply, String)>,
+    /// When the first of `unreported` failed, microseconds since the epoch.
+    #[serde(default)]
+    pub unreported_since: u64,
 }
 
 /// What [`Defedb::open`] found.
@@ -192,6 +200,8 @@ mod tests {
             delay_notified: false,
             relay: "mx[192.0.2.1]:25".into(),
             held: false,
+            unreported: Vec::new(),
+            unreported_since: 0,
         }
     }
 
