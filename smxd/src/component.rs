@@ -138,14 +138,9 @@ pub fn not_implemented(who: &str, id: Option<&str>) -> i32 {
         }
     };
     rt.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
-            log(who, "cannot install signal handlers");
-            return EX_OSERR;
+        let mut signals = match Signals::install(who) {
+            Ok(s) => s,
+            Err(code) => return code,
         };
         // Logged once the handlers are in place, so a supervisor that sees
         // this line may signal.
@@ -154,11 +149,104 @@ pub fn not_implemented(who: &str, id: Option<&str>) -> i32 {
             format!("ready (pid={pid}{id}); component {who} is not implemented yet"),
         );
         loop {
-            tokio::select! {
-                _ = term.recv() => { log(who, format!("SIGTERM (pid={pid}); exiting")); return 0; }
-                _ = int.recv() => { log(who, format!("SIGINT (pid={pid}); exiting")); return 0; }
-                _ = hup.recv() => log(who, format!("SIGHUP (pid={pid}); reloading configuration")),
+            match signals.next().await {
+                Sig::Stop => {
+                    log(who, format!("stopping (pid={pid})"));
+                    return 0;
+                }
+                Sig::Reload => log(who, format!("SIGHUP (pid={pid}); reloading configuration")),
             }
         }
     })
+}
+
+/// The host name the components use: `hostname` of smx.conf, else the
+/// system's, else `localhost`.
+pub fn hostname(conf: &Config) -> String {
+    conf.global.hostname.clone().unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".to_string())
+    })
+}
+
+/// Binds a component's Unix listening socket at `path` (relative to the
+/// queue directory): creates its directory (with `dir_mode` if given),
+/// removes a socket left by a crash, then binds.
+pub fn bind_unix(path: &Path, dir_mode: Option<u32>) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+        if let Some(mode) = dir_mode {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    tokio::net::UnixListener::bind(path)
+}
+
+/// The signals every component handles: SIGTERM and SIGINT stop it,
+/// SIGHUP asks it to reload.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; on failure logs why and returns EX_OSERR.
+    pub fn install(who: &str) -> Result<Signals, i32> {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(term), Ok(int), Ok(hup)) => Ok(Signals { term, int, hup }),
+            _ => {
+                log(who, "cannot install signal handlers");
+                Err(EX_OSERR)
+            }
+        }
+    }
+
+    /// The next signal.
+    pub async fn next(&mut self) -> Sig {
+        tokio::select! {
+            _ = self.term.recv() => Sig::Stop,
+            _ = self.int.recv() => Sig::Stop,
+            _ = self.hup.recv() => Sig::Reload,
+        }
+    }
+}
+
+/// What a signal asks of a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sig {
+    /// SIGTERM or SIGINT: stop.
+    Stop,
+    /// SIGHUP: reload.
+    Reload,
+}
+
+/// What every component's `main` does: load the configuration, build the
+/// runtime, run `run` on it; returns the exit code.
+pub fn run_component<F, Fut>(who: &str, config: &Path, run: F) -> i32
+where
+    F: FnOnce(Loaded) -> Fut,
+    Fut: std::future::Future<Output = i32>,
+{
+    let loaded = match load(who, config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match runtime(who) {
+        Ok(rt) => rt.block_on(run(loaded)),
+        Err(code) => code,
+    }
 }

@@ -704,18 +704,6 @@ async fn a_silent_server_after_data_is_a_temporary_failure() {
 // Real peers.
 // ---------------------------------------------------------------------
 
-/// A peer program that is missing: fail in CI, say SKIP elsewhere.
-fn missing(what: &str) -> bool {
-    if Path::new(what).exists() {
-        return false;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{what} is not installed (CI must install it)");
-    }
-    eprintln!("SKIP: {what} is not installed");
-    true
-}
-
 /// A child process killed on drop.
 struct Child(std::process::Child);
 
@@ -741,45 +729,19 @@ async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// The user and group a peer daemon runs as: ourselves, or nobody when
-/// we are root (the daemons refuse to keep root).
-fn daemon_user() -> (String, String) {
-    if is_root() {
-        return ("nobody".into(), "nogroup".into());
-    }
-    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .unwrap()
-        .unwrap()
-        .name;
-    let group = nix::unistd::Group::from_gid(nix::unistd::getegid())
-        .unwrap()
-        .unwrap()
-        .name;
-    (user, group)
-}
-
-fn open_up(p: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
-}
-
 #[tokio::test]
 async fn postfix_smtp_sink_receives_the_message() {
     const SINK: &str = "/usr/sbin/smtp-sink";
-    if missing(SINK) {
+    if common::dovecot::missing(SINK) {
         return;
     }
     let dir = TempDir::new("sink");
-    open_up(&dir.0);
+    common::dovecot::open_up(&dir.0);
     let dump = dir.0.join("dump");
     let port = refused_addr().port();
     let mut cmd = std::process::Command::new(SINK);
-    if is_root() {
-        cmd.args(["-u", &daemon_user().0]);
+    if nix::unistd::geteuid().is_root() {
+        cmd.args(["-u", &common::dovecot::daemon_user().0]);
     }
     cmd.arg("-D")
         .arg(&dump)

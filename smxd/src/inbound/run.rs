@@ -11,6 +11,7 @@
 
 use super::backend::QueueBackend;
 use super::smar::SmarLink;
+use crate::component::Sig;
 use crate::component::{self, Loaded};
 use crate::ipc::Client;
 use crate::mcp::fdpass::{receive_listener, ReceivedListener};
@@ -34,15 +35,10 @@ pub fn main(config: &Path, name: Option<&str>, process: Option<&str>) -> i32 {
         Some(n) => format!("smtps {n}"),
         None => "smtps".to_string(),
     };
-    let loaded = match component::load(&who, config) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
     let process = process.and_then(|p| p.parse::<u8>().ok()).unwrap_or(0);
-    match component::runtime(&who) {
-        Ok(rt) => rt.block_on(run(loaded, name, process, who)),
-        Err(code) => code,
-    }
+    component::run_component(&who.clone(), config, |loaded| {
+        run(loaded, name, process, who)
+    })
 }
 
 /// Whether the section named `section` is the one this server runs.
@@ -95,16 +91,10 @@ async fn connect_qmgr(path: &str, who: &str) -> Option<UnixStream> {
 }
 
 fn hostname(loaded: &Loaded) -> String {
-    loaded.conf.global.hostname.clone().unwrap_or_else(|| {
-        nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".to_string())
-    })
+    component::hostname(&loaded.conf)
 }
 
 async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
     let Some((index, conf)) = find(&loaded, name) else {
         component::log(&who, "no such smtps section in the configuration");
         return component::EX_CONFIG;
@@ -174,13 +164,9 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
     let slots = Arc::new(Semaphore::new(
         usize::try_from(conf.max_threads).unwrap_or(256).max(1),
     ));
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        component::log(&who, "cannot install signal handlers");
-        return component::EX_OSERR;
+    let mut signals = match component::Signals::install(&who) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     component::log(
         &who,
@@ -208,9 +194,10 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
                 }
                 Err(e) => component::log(&who, format!("accept: {e}")),
             },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => {
+            sig = signals.next() => {
+                if sig == Sig::Stop {
+                    break;
+                }
                 // New sessions use the reloaded section (limits, timeouts,
                 // flags); the listening socket and ids stay as they are.
                 match reload(&loaded.config_path, name) {

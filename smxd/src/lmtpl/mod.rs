@@ -33,6 +33,7 @@ pub mod reply;
 pub mod session;
 pub mod users;
 
+use crate::component::Sig;
 use crate::component::{self, Loaded};
 use maildir::Maildirs;
 use std::path::Path;
@@ -67,18 +68,10 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, agent: Arc<Agen
 
 /// Runs the component until SIGTERM; returns the exit code.
 pub fn main(config: &Path) -> i32 {
-    let loaded = match component::load(WHO, config) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    match component::runtime(WHO) {
-        Ok(rt) => rt.block_on(run(loaded)),
-        Err(code) => code,
-    }
+    component::run_component(WHO, config, run)
 }
 
 async fn run(loaded: Loaded) -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
     let g = &loaded.conf.global;
     let Some(conf) = &g.lmtpl else {
         component::log(
@@ -94,12 +87,7 @@ async fn run(loaded: Loaded) -> i32 {
             return component::EX_CONFIG;
         }
     };
-    let hostname = g.hostname.clone().unwrap_or_else(|| {
-        nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".to_string())
-    });
+    let hostname = component::hostname(&loaded.conf);
     let agent = Arc::new(Agent {
         hostname,
         io_timeout: conf.io_timeout,
@@ -113,13 +101,9 @@ async fn run(loaded: Loaded) -> i32 {
             return component::EX_OSERR;
         }
     };
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        component::log(WHO, "cannot install signal handlers");
-        return component::EX_OSERR;
+    let mut signals = match component::Signals::install(WHO) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
     let pid = std::process::id();
@@ -145,14 +129,16 @@ async fn run(loaded: Loaded) -> i32 {
                         }
                         Err(e) => component::log(WHO, format!("accept: {e}")),
                     },
-                    _ = term.recv() => break,
-                    _ = int.recv() => break,
-                    _ = hup.recv() => reopen(&loaded, &agent),
+                    sig = signals.next() => match sig {
+                        Sig::Stop => break,
+                        Sig::Reload => reopen(&loaded, &agent),
+                    },
                 }
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => reopen(&loaded, &agent),
+            sig = signals.next() => match sig {
+                Sig::Stop => break,
+                Sig::Reload => reopen(&loaded, &agent),
+            },
         }
     }
     component::log(WHO, format!("stopping (pid={pid})"));
@@ -180,15 +166,7 @@ fn reopen(loaded: &Loaded, agent: &Agent) {
 /// connect.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let l = UnixListener::bind(path)?;
+    let l = component::bind_unix(path, None)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     Ok(l)
 }

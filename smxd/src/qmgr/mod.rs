@@ -25,6 +25,7 @@ pub mod control;
 pub mod peers;
 pub mod sched;
 
+use crate::component::Sig;
 use crate::component::{self, Loaded};
 use crate::ipc::{self, IpcError};
 use crate::proto::{QmgrAnswer, SmtpsRequest};
@@ -39,18 +40,10 @@ const WHO: &str = "qmgr";
 
 /// Runs the QMGR until SIGTERM; returns the exit code.
 pub fn main(config: &Path) -> i32 {
-    let loaded = match component::load(WHO, config) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    match component::runtime(WHO) {
-        Ok(rt) => rt.block_on(run(loaded)),
-        Err(code) => code,
-    }
+    component::run_component(WHO, config, run)
 }
 
 async fn run(loaded: Loaded) -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
     let g = &loaded.conf.global;
     let qconf = QueueConf::from_config(&g.qmgr, &g.cdb_base_directory);
     let (queue, recovered) = match Queue::open(&loaded.queue_dir, &qconf) {
@@ -98,12 +91,7 @@ async fn run(loaded: Loaded) -> i32 {
             return component::EX_OSERR;
         }
     };
-    let hostname = g.hostname.clone().unwrap_or_else(|| {
-        nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".to_string())
-    });
+    let hostname = component::hostname(&loaded.conf);
     let floor = recovered
         .max_id
         .into_iter()
@@ -164,13 +152,9 @@ async fn run(loaded: Loaded) -> i32 {
     for d in recovered.deferred {
         sched.schedule(d);
     }
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        component::log(WHO, "cannot install signal handlers");
-        return component::EX_OSERR;
+    let mut signals = match component::Signals::install(WHO) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     component::log(
         WHO,
@@ -184,14 +168,15 @@ async fn run(loaded: Loaded) -> i32 {
                 }
                 Err(e) => component::log(WHO, format!("accept: {e}")),
             },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => match open_qmgr_conf(&loaded) {
-                Ok(m) => {
-                    *sched.qmgr_conf.write().unwrap_or_else(|e| e.into_inner()) = m;
-                    component::log(WHO, "SIGHUP: qmgr_conf map reloaded");
-                }
-                Err(e) => component::log(WHO, format!("SIGHUP: {e}; keeping the old map")),
+            sig = signals.next() => match sig {
+                Sig::Stop => break,
+                Sig::Reload => match open_qmgr_conf(&loaded) {
+                    Ok(m) => {
+                        *sched.qmgr_conf.write().unwrap_or_else(|e| e.into_inner()) = m;
+                        component::log(WHO, "SIGHUP: qmgr_conf map reloaded");
+                    }
+                    Err(e) => component::log(WHO, format!("SIGHUP: {e}; keeping the old map")),
+                },
             },
         }
     }
@@ -210,21 +195,10 @@ fn open_qmgr_conf(loaded: &Loaded) -> Result<sched::QmgrConfMap, String> {
         .map_err(|e| format!("qmgr conf map {}: {e}", path.display()))
 }
 
-/// Binds `SMTPS_socket`, creating its directory (mode 0770) and removing a
-/// stale socket left by a crash.
+/// Binds one of the QMGR's sockets, its directory mode 0770 (README
+/// §2.4.1: shared with the group of the component that connects).
 fn bind(path: &str) -> std::io::Result<UnixListener> {
-    use std::os::unix::fs::PermissionsExt;
-    let p = Path::new(path);
-    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770))?;
-    }
-    match std::fs::remove_file(p) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    UnixListener::bind(p)
+    component::bind_unix(Path::new(path), Some(0o770))
 }
 
 /// Serves one SMTP server connection: requests are handled concurrently

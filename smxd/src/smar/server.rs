@@ -8,6 +8,7 @@
 use super::dns::Dns;
 use super::tables::Tables;
 use super::Smar;
+use crate::component::Sig;
 use crate::component::{self, Loaded};
 use crate::ipc::{self, IpcError};
 use crate::proto::SmarRequest;
@@ -19,39 +20,19 @@ const WHO: &str = "smar";
 
 /// Runs SMAR until SIGTERM; returns the exit code.
 pub fn main(config: &Path) -> i32 {
-    let loaded = match component::load(WHO, config) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    match component::runtime(WHO) {
-        Ok(rt) => rt.block_on(run(loaded)),
-        Err(code) => code,
-    }
+    component::run_component(WHO, config, run)
 }
 
 fn load_tables(loaded: &Loaded) -> Result<Tables, String> {
     Tables::load(loaded, &mut |w| component::log(WHO, w)).map_err(|e| e.to_string())
 }
 
-/// Binds `path`, creating its directory (mode 0770) and removing a stale
-/// socket left by a crash.
+/// Binds `SMAR_socket`, its directory mode 0770 (README §2.4.1).
 pub fn bind(path: &str) -> std::io::Result<UnixListener> {
-    use std::os::unix::fs::PermissionsExt;
-    let p = Path::new(path);
-    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770))?;
-    }
-    match std::fs::remove_file(p) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    UnixListener::bind(p)
+    component::bind_unix(Path::new(path), Some(0o770))
 }
 
 async fn run(loaded: Loaded) -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
     let tables = match load_tables(&loaded) {
         Ok(t) => t,
         Err(e) => {
@@ -72,13 +53,9 @@ async fn run(loaded: Loaded) -> i32 {
             return component::EX_OSERR;
         }
     };
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        component::log(WHO, "cannot install signal handlers");
-        return component::EX_OSERR;
+    let mut signals = match component::Signals::install(WHO) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let pid = std::process::id();
     component::log(
@@ -93,9 +70,10 @@ async fn run(loaded: Loaded) -> i32 {
                 }
                 Err(e) => component::log(WHO, format!("accept: {e}")),
             },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => {
+            sig = signals.next() => {
+                if sig == Sig::Stop {
+                    break;
+                }
                 let l = &loaded;
                 match tokio::task::block_in_place(|| load_tables(l)) {
                     Ok(t) => {

@@ -133,12 +133,7 @@ impl std::fmt::Debug for Tables {
 
 /// The host name of the configuration, else the system's.
 pub fn hostname(loaded: &Loaded) -> String {
-    loaded.conf.global.hostname.clone().unwrap_or_else(|| {
-        nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "localhost".to_string())
-    })
+    crate::component::hostname(&loaded.conf)
 }
 
 impl Tables {

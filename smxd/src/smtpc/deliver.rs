@@ -59,12 +59,7 @@ impl ClientConf {
     /// The client configuration from smx.conf.
     pub fn from_config(conf: &smx_grammar::Config, queue_dir: PathBuf) -> ClientConf {
         let g = &conf.global;
-        let helo_name = g.hostname.clone().unwrap_or_else(|| {
-            nix::unistd::gethostname()
-                .ok()
-                .and_then(|h| h.into_string().ok())
-                .unwrap_or_else(|| "localhost".to_string())
-        });
+        let helo_name = crate::component::hostname(conf);
         let io_timeout = g.smtpc.io_timeout.max(Duration::from_secs(1));
         let limit = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).max(1);
         ClientConf {

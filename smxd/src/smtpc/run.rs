@@ -7,6 +7,7 @@
 //! 0; SIGHUP is logged.
 
 use super::deliver::{Client, ClientConf};
+use crate::component::Sig;
 use crate::component::{self, Loaded};
 use crate::ipc::{self, IpcError};
 use crate::proto::Delivery;
@@ -22,14 +23,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the component until SIGTERM; returns the exit code.
 pub fn main(config: &Path, id: Option<&str>) -> i32 {
-    let loaded = match component::load(WHO, config) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    match component::runtime(WHO) {
-        Ok(rt) => rt.block_on(run(loaded, id)),
-        Err(code) => code,
-    }
+    component::run_component(WHO, config, |loaded| run(loaded, id))
 }
 
 /// Connects to the QMGR, retrying every 100 ms to 1 s; logs once while
@@ -68,18 +62,13 @@ async fn serve_qmgr(path: String, client: Arc<Client>) {
 }
 
 async fn run(loaded: Loaded, id: Option<&str>) -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
     let pid = std::process::id();
     let id = id.map(|i| format!(" id={i}")).unwrap_or_default();
     let conf = ClientConf::from_config(&loaded.conf, loaded.queue_dir.clone());
     let client = Arc::new(Client::new(conf));
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        component::log(WHO, "cannot install signal handlers");
-        return component::EX_OSERR;
+    let mut signals = match component::Signals::install(WHO) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     // Logged once the handlers are in place; the QMGR connection is made
     // in the background.
@@ -97,15 +86,13 @@ async fn run(loaded: Loaded, id: Option<&str>) -> i32 {
                 let c = client.clone();
                 tokio::spawn(async move { c.sweep().await });
             }
-            _ = term.recv() => {
-                component::log(WHO, format!("SIGTERM (pid={pid}); exiting"));
-                break 0;
-            }
-            _ = int.recv() => {
-                component::log(WHO, format!("SIGINT (pid={pid}); exiting"));
-                break 0;
-            }
-            _ = hup.recv() => component::log(WHO, format!("SIGHUP (pid={pid}): nothing to reload yet")),
+            sig = signals.next() => match sig {
+                Sig::Stop => {
+                    component::log(WHO, format!("stopping (pid={pid})"));
+                    break 0;
+                }
+                Sig::Reload => component::log(WHO, format!("SIGHUP (pid={pid}): nothing to reload")),
+            },
         }
     };
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, client.shutdown()).await;

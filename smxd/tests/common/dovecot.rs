@@ -22,13 +22,15 @@ pub fn missing(what: &str) -> bool {
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        "{what} is not installed (CI must install it: apt-get install dovecot-lmtpd)"
+        "{what} is not installed (CI must install it)"
     );
     eprintln!("SKIP: {what} is not installed");
     true
 }
 
-fn daemon_user() -> (String, String) {
+/// The user and group a peer daemon runs as: ourselves, or nobody when
+/// we are root (the daemons refuse to keep root).
+pub fn daemon_user() -> (String, String) {
     if nix::unistd::geteuid().is_root() {
         return ("nobody".into(), "nogroup".into());
     }
@@ -43,7 +45,8 @@ fn daemon_user() -> (String, String) {
     (user, group)
 }
 
-fn open_up(p: &Path) {
+/// Makes `p` writable for the daemon user.
+pub fn open_up(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
 }
