@@ -24,7 +24,7 @@
 # Prints a markdown table with both systems and the ratio smx / Postfix.
 #
 # Temp dirs go to $SMX_BENCH_DIR (default /var/tmp; keep it on a real disk);
-# SMX_BENCH_KEEP=1 keeps them (logs: smx/log, pf/maillog).
+# SMX_BENCH_KEEP=1 keeps them (logs: smx.*/log, pf.*/maillog).
 # Needs: smtp-source and postfix (package postfix), python3, bc. Run as root
 # (Postfix's master needs it); nothing is started on port 25, and nothing
 # may listen on 127.0.0.1:9.
@@ -44,9 +44,7 @@ smxd=$PWD/target/release/smxd
 createmap=$PWD/target/release/createmap
 load=$PWD/target/release/smtp-load
 
-# Temp dirs on the normal disk (not tmpfs), so that fsync costs what it costs.
-work=$(mktemp -d "${SMX_BENCH_DIR:-/var/tmp}/smx-accept.XXXXXX")
-chmod 755 "$work"   # Postfix's daemons (user postfix) must reach their dirs
+work=$(make_workdir smx-accept)   # see bench/lib/common.sh
 smx_pid=
 pf_up=
 cleanup() {
@@ -57,7 +55,7 @@ cleanup() {
         kill -KILL "$smx_pid" 2>/dev/null
         wait "$smx_pid" 2>/dev/null
     fi
-    [ -n "$pf_up" ] && postfix -c "$work/pf/etc" stop >/dev/null 2>&1
+    [ -n "$pf_up" ] && postfix -c "$pf/etc" stop >/dev/null 2>&1
     if [ -n "${SMX_BENCH_KEEP:-}" ]; then echo "accept.sh: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -65,15 +63,15 @@ trap 'exit 130' INT TERM
 
 # --- smx -------------------------------------------------------------------
 smx_port=$(free_port)
-mkdir -p "$work/smx"
-printf '. 9^esmtp:[127.0.0.1]\n' > "$work/smx/mt"
-printf 'cltaddr:127.0.0.1 RELAY\n' > "$work/smx/access.txt"
-"$createmap" -k access "$work/smx/access" "$work/smx/access.txt" >/dev/null
+sx=$(make_sysdir "$work" smx)
+printf '. 9^esmtp:[127.0.0.1]\n' > "$sx/mt"
+printf 'cltaddr:127.0.0.1 RELAY\n' > "$sx/access.txt"
+"$createmap" -k access "$sx/access" "$sx/access.txt" >/dev/null
 # The in-memory incoming queue (IQDB, default 8192 entries) is sized for
 # both runs, so that it never refuses the load (452) whatever the
 # deferrals cost.
 iqdb=$((2 * msgs + 1000))
-cat > "$work/smx/smx.conf" <<EOF
+cat > "$sx/smx.conf" <<EOF
 queue_directory = queue;
 hostname = mx.example.test;
 qmgr {
@@ -86,13 +84,13 @@ smtps {
   listen_socket { type = inet; address = 127.0.0.1; port = $smx_port; }
 }
 EOF
-"$smxd" -f "$work/smx/smx.conf" </dev/null >/dev/null 2>"$work/smx/log" &
+"$smxd" -f "$sx/smx.conf" </dev/null >/dev/null 2>"$sx/log" &
 smx_pid=$!
 wait_port "$smx_port"
 
 # --- Postfix ---------------------------------------------------------------
 pf_port=$(free_port_but "$smx_port")
-pf=$work/pf
+pf=$(make_sysdir "$work" pf)
 mkdir -p "$pf/etc"
 {
     pf_main_cf "$pf"
@@ -109,7 +107,7 @@ wait_port "$pf_port"
 pf_version=$(postconf -c "$pf/etc" -h mail_version)
 
 # --- runs ------------------------------------------------------------------
-smx_queued() { grep -c ': from=<' "$work/smx/log" || true; }
+smx_queued() { grep -c ': from=<' "$sx/log" || true; }
 pf_queued() { grep -c 'postfix/cleanup.*: message-id=' "$pf/maillog" || true; }
 
 source_run() { # port recipient -> msgs/s
@@ -141,7 +139,7 @@ b=$(pf_queued); pf_load=$(load_run "$pf_port" user@example.test); sleep 2; check
 echo "smx:     $smx_load" >&2
 echo "Postfix: $pf_load" >&2
 # Both must have held the mail: every message deferred, none delivered.
-echo "smx: $(grep -c 'status=deferred' "$work/smx/log" || true) deferred, $(grep -c 'status=sent' "$work/smx/log" || true) sent;" \
+echo "smx: $(grep -c 'status=deferred' "$sx/log" || true) deferred, $(grep -c 'status=sent' "$sx/log" || true) sent;" \
     "Postfix: $(grep -c 'status=deferred' "$pf/maillog" || true) deferred, $(grep -c 'status=sent' "$pf/maillog" || true) sent" >&2
 
 ratio() { echo "$1 / $2" | bc -l; }

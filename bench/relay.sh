@@ -29,7 +29,7 @@
 #   smtp-source starts and one after the MTA has removed every message from
 #   its queue (bounded wait of 60 s), so start-up does not count and the
 #   final clean-up does.
-# - peak memory: every 0.5 s the sum over the live processes of the tree of
+# - peak memory: every second the sum over the live processes of the tree of
 #   VmHWM (each process's peak RSS) and of Pss (shared pages divided among
 #   their users); the largest sums seen. Postfix runs many processes that
 #   share their libraries, which VmHWM counts once per process.
@@ -47,7 +47,7 @@
 # incoming queue is on disk and has no such limit).
 #
 # Temp dirs go to $SMX_BENCH_DIR (default /var/tmp; keep it on a real disk);
-# SMX_BENCH_KEEP=1 keeps them (logs: smx/log, pf/maillog).
+# SMX_BENCH_KEEP=1 keeps them (logs: smx.*/log, pf.*/maillog).
 # Needs: smtp-source, smtp-sink and postfix (package postfix), python3, bc.
 # Run as root (Postfix's master needs it); nothing is started on port 25.
 set -euo pipefail
@@ -68,8 +68,7 @@ createmap=$PWD/target/release/createmap
 proctree="python3 $PWD/bench/lib/proctree.py"
 sinkcount=$PWD/bench/lib/sinkcount.py
 
-work=$(mktemp -d "${SMX_BENCH_DIR:-/var/tmp}/smx-relay.XXXXXX")
-chmod 755 "$work"   # Postfix's daemons (user postfix) must reach their dirs
+work=$(make_workdir smx-relay)   # see bench/lib/common.sh
 smx_pid=
 pf_up=
 pids=()             # sinks, their counters, memory watchers
@@ -81,7 +80,7 @@ cleanup() {
         kill -KILL "$smx_pid" 2>/dev/null
         wait "$smx_pid" 2>/dev/null
     fi
-    [ -n "$pf_up" ] && postfix -c "$work/pf/etc" stop >/dev/null 2>&1
+    [ -n "$pf_up" ] && postfix -c "$pf/etc" stop >/dev/null 2>&1
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
     if [ -n "${SMX_BENCH_KEEP:-}" ]; then echo "relay.sh: kept $work" >&2; else rm -rf "$work"; fi
@@ -110,12 +109,12 @@ field() {
 smx_sink=$(free_port)
 smx_port=$(free_port_but "$smx_sink")
 start_sink smx "$smx_sink"
-mkdir -p "$work/smx"
-printf 'sink.test %s^esmtp:[127.0.0.1]\n' "$smx_sink" > "$work/smx/mt"
-printf 'cltaddr:127.0.0.1 RELAY\n' > "$work/smx/access.txt"
-"$createmap" -k access "$work/smx/access" "$work/smx/access.txt"
+sx=$(make_sysdir "$work" smx)
+printf 'sink.test %s^esmtp:[127.0.0.1]\n' "$smx_sink" > "$sx/mt"
+printf 'cltaddr:127.0.0.1 RELAY\n' > "$sx/access.txt"
+"$createmap" -k access "$sx/access" "$sx/access.txt"
 iqdb=$((msgs + 1000))
-cat > "$work/smx/smx.conf" <<EOC
+cat > "$sx/smx.conf" <<EOC
 queue_directory = queue;
 hostname = mx.example.test;
 qmgr { IQDB { max_cache_entries = $iqdb; hash_table_entries = $((2 * iqdb)); } }
@@ -125,7 +124,7 @@ smtps {
   listen_socket { type = inet; address = 127.0.0.1; port = $smx_port; }
 }
 EOC
-"$smxd" -f "$work/smx/smx.conf" </dev/null >/dev/null 2>"$work/smx/log" &
+"$smxd" -f "$sx/smx.conf" </dev/null >/dev/null 2>"$sx/log" &
 smx_pid=$!
 wait_port "$smx_port"
 
@@ -133,7 +132,7 @@ wait_port "$smx_port"
 pf_sink=$(free_port_but "$smx_sink" "$smx_port")
 pf_port=$(free_port_but "$smx_sink" "$smx_port" "$pf_sink")
 start_sink pf "$pf_sink"
-pf=$work/pf
+pf=$(make_sysdir "$work" pf)
 mkdir -p "$pf/etc"
 {
     pf_main_cf "$pf"
@@ -154,7 +153,7 @@ pf_master=$(pf_master_pid "$pf")
 pf_version=$(postconf -c "$pf/etc" -h mail_version)
 
 # --- runs ------------------------------------------------------------------
-smx_removed() { grep -c ': removed' "$work/smx/log" || true; }
+smx_removed() { grep -c ': removed' "$sx/log" || true; }
 pf_removed() { grep -c 'postfix/qmgr.*: removed' "$pf/maillog" || true; }
 
 # run NAME PORT ROOT REMOVED_FN: one run; leaves NAME.result with
@@ -164,7 +163,7 @@ run() {
     local cpu0 cpu1 s a done n w r0
     r0=$($removed)
     cpu0=$($proctree cpu "$root")
-    $proctree watch "$root" "$work/$name.mem" 0.5 &
+    $proctree watch "$root" "$work/$name.mem" 1 &
     w=$!
     pids+=($w)
     echo "$name: smtp-source -s $sessions -m $msgs -l $size ..." >&2

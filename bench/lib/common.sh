@@ -104,3 +104,35 @@ pf_master_pid() {
     echo "bench: no master.pid under $1/queue" >&2
     return 1
 }
+
+# make_workdir NAME: a fresh temp dir for one benchmark run, under
+# $SMX_BENCH_DIR (default /var/tmp: a real disk, not tmpfs, so that fsync
+# costs what it costs), readable by Postfix's daemons (user postfix).
+#
+# It gets the ext4 "top of directory hierarchy" flag (chattr +T), so that
+# each directory made in it (smx/, pf/) starts in a block group of its own
+# (Orlov allocator) and the files of each system are allocated there. Why:
+# on ext4 without a journal, creating a file skips every inode of the
+# group deleted in the last minute or more (`recently_deleted`), at a CPU
+# cost that grows with their number. Without the flag all the runs' queues
+# share one group, and whichever system runs second (or any run shortly
+# after another) pays for the files the previous one deleted. Harmless
+# where the flag is not supported. Make the systems' directories with
+# make_sysdir: Orlov picks the group from a hash of the name, so a name
+# of its own per run also keeps one run off the group of the last.
+make_workdir() {
+    local d
+    d=$(mktemp -d "${SMX_BENCH_DIR:-/var/tmp}/$1.XXXXXX")
+    chmod 755 "$d"
+    chattr +T "$d" 2>/dev/null || true
+    echo "$d"
+}
+
+# make_sysdir WORK NAME: WORK/NAME.XXXXXX, a fresh directory for one
+# system's configuration and queue (see make_workdir).
+make_sysdir() {
+    local d
+    d=$(mktemp -d "$1/$2.XXXXXX")
+    chmod 755 "$d"
+    echo "$d"
+}
