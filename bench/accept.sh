@@ -11,8 +11,11 @@
 # (set to 1h) later, after the run. Relaying from 127.0.0.1 is allowed by
 # an access map entry `cltaddr:127.0.0.1 RELAY` (smtps `flags = { access }`),
 # as Postfix allows it by mynetworks. So both systems do, per message, the
-# accept plus one "deferred" step (Postfix: qmgr, defer log, move to
-# deferred/; smx: qmgr, one refused connect, DEFEDB entry).
+# accept plus one "deferred" step (Postfix: qmgr, the error agent, defer
+# log, move to deferred/; smx: qmgr, one refused connect, DEFEDB entry).
+# After each run the script waits until that system has deferred
+# everything it accepted (Postfix's qmgr lags its smtpd by many seconds),
+# so that one system's leftover work does not slow the next run down.
 #
 #   bench/accept.sh [MESSAGES]        (default 20000)
 #
@@ -127,20 +130,36 @@ check() { # label before after
     local n=$(($3 - $2))
     [ "$n" -eq "$msgs" ] || echo "accept.sh: $1: $n of $msgs messages queued" >&2
 }
+smx_deferred() { grep -c 'status=deferred' "$sx/log" || true; }
+pf_deferred() { grep -c 'status=deferred' "$pf/maillog" || true; }
+# settle LABEL COUNT_FN N: waits (at most 120 s) until COUNT_FN reaches N,
+# i.e. until the system has deferred every message it accepted, so that
+# its queue work left over does not run into the next measurement (Postfix's
+# qmgr defers well after its smtpd has answered the last 250).
+settle() {
+    local t0 t
+    t0=$(date +%s.%N)
+    for _ in $(seq 1200); do
+        [ "$($2)" -ge "$3" ] && break
+        sleep 0.1
+    done
+    t=$(echo "$(date +%s.%N) - $t0" | bc -l)
+    printf '%s: %d of %d deferred, %.1f s after the load ended\n' "$1" "$($2)" "$3" "$t" >&2
+}
 
 echo "smx: smtp-source ..." >&2
-b=$(smx_queued); smx_src=$(source_run "$smx_port" user@example.test); sleep 1; check "smx smtp-source" "$b" "$(smx_queued)"
+b=$(smx_queued); smx_src=$(source_run "$smx_port" user@example.test); settle smx smx_deferred "$msgs"; check "smx smtp-source" "$b" "$(smx_queued)"
 echo "Postfix: smtp-source ..." >&2
-b=$(pf_queued); pf_src=$(source_run "$pf_port" user@example.test); sleep 2; check "Postfix smtp-source" "$b" "$(pf_queued)"
+b=$(pf_queued); pf_src=$(source_run "$pf_port" user@example.test); settle Postfix pf_deferred "$msgs"; check "Postfix smtp-source" "$b" "$(pf_queued)"
 echo "smx: smtp-load ..." >&2
-b=$(smx_queued); smx_load=$(load_run "$smx_port" user@example.test); sleep 1; check "smx smtp-load" "$b" "$(smx_queued)"
+b=$(smx_queued); smx_load=$(load_run "$smx_port" user@example.test); settle smx smx_deferred $((2 * msgs)); check "smx smtp-load" "$b" "$(smx_queued)"
 echo "Postfix: smtp-load ..." >&2
-b=$(pf_queued); pf_load=$(load_run "$pf_port" user@example.test); sleep 2; check "Postfix smtp-load" "$b" "$(pf_queued)"
+b=$(pf_queued); pf_load=$(load_run "$pf_port" user@example.test); settle Postfix pf_deferred $((2 * msgs)); check "Postfix smtp-load" "$b" "$(pf_queued)"
 echo "smx:     $smx_load" >&2
 echo "Postfix: $pf_load" >&2
 # Both must have held the mail: every message deferred, none delivered.
-echo "smx: $(grep -c 'status=deferred' "$sx/log" || true) deferred, $(grep -c 'status=sent' "$sx/log" || true) sent;" \
-    "Postfix: $(grep -c 'status=deferred' "$pf/maillog" || true) deferred, $(grep -c 'status=sent' "$pf/maillog" || true) sent" >&2
+echo "smx: $(smx_deferred) deferred, $(grep -c 'status=sent' "$sx/log" || true) sent;" \
+    "Postfix: $(pf_deferred) deferred, $(grep -c 'status=sent' "$pf/maillog" || true) sent" >&2
 
 ratio() { echo "$1 / $2" | bc -l; }
 row() { # label src loadline
