@@ -40,6 +40,34 @@ pub struct SessionInfo {
     pub helo: Option<String>,
     /// True after EHLO.
     pub esmtp: bool,
+    /// After STARTTLS: what the TLS layer established.
+    pub tls: Option<TlsInfo>,
+    /// After a successful AUTH: the authenticated user and mechanism.
+    pub auth: Option<AuthInfo>,
+}
+
+/// The TLS state of a session (README §3.10 item 21, §3.11).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsInfo {
+    /// Protocol version, e.g. `TLSv1.3`.
+    pub version: String,
+    /// Cipher suite name.
+    pub cipher: String,
+    /// The client presented a certificate that verified against the CAs.
+    pub verified: bool,
+    /// Issuer DN of the client certificate, encoded as §3.10 item 21 says.
+    pub cert_issuer: Option<String>,
+    /// Subject DN of the client certificate, encoded likewise.
+    pub cert_subject: Option<String>,
+}
+
+/// An authenticated client (RFC 4954).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthInfo {
+    /// The user name.
+    pub user: String,
+    /// The SASL mechanism, e.g. `PLAIN`.
+    pub mechanism: String,
 }
 
 /// One accepted recipient with its DSN parameters.

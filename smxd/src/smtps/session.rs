@@ -92,6 +92,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'a, S, B> {
                 peer,
                 helo: None,
                 esmtp: false,
+                tls: None,
+                auth: None,
             },
             tx: None,
             counts: Counters::default(),
