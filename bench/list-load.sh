@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Control-socket benchmark (issue 7): what listing the queue costs.
+#
+#   bench/list-load.sh [MESSAGES]        (default 20000)
+#
+# 1. Accept rate with and without a postmaster listing the queue: smx
+#    holds all mail (a refused route, as in accept.sh), smtp-source sends
+#    MESSAGES messages of 4,000 bytes over 100 sessions, twice: once alone,
+#    once while `smxctl queue list --json` runs in a loop (each listing
+#    returns the whole, growing queue). Reports both rates and the loss.
+# 2. `queue.list` over a queue of 100,000 messages: smx is filled with
+#    100,000 held messages by smtp-source, then `smxctl queue list --json`
+#    is timed (wall clock, whole command: connect, request, 100,000 JSON
+#    lines parsed and printed).
+#
+# Temp dirs go to $SMX_BENCH_DIR (default /var/tmp). Needs smtp-source
+# (package postfix), python3, bc. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib/common.sh
+msgs=${1:-20000}
+big=${SMX_LIST_MESSAGES:-100000}
+sessions=100
+size=4000
+
+for t in smtp-source python3 bc; do
+    command -v "$t" >/dev/null || { echo "list-load.sh: $t not found (apt-get install postfix python3 bc)" >&2; exit 1; }
+done
+
+cargo build -q --release -p smxd -p smxctl -p createmap
+smxd=$PWD/target/release/smxd
+smxctl=$PWD/target/release/smxctl
+createmap=$PWD/target/release/createmap
+
+work=$(mktemp -d "${SMX_BENCH_DIR:-/var/tmp}/smx-list.XXXXXX")
+smx_pid=
+loop_pid=
+cleanup() {
+    set +e
+    [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null
+    if [ -n "$smx_pid" ]; then
+        kill -TERM "$smx_pid" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$smx_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$smx_pid" 2>/dev/null
+        wait "$smx_pid" 2>/dev/null
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_smx DIR IQDB: smx holding all mail (refused route, retry in 1h).
+start_smx() {
+    local d=$1 iqdb=$2 port
+    port=$(free_port)
+    mkdir -p "$d"
+    printf '. 9^esmtp:[127.0.0.1]\n' > "$d/mt"
+    printf 'cltaddr:127.0.0.1 RELAY\n' > "$d/access.txt"
+    "$createmap" -k access "$d/access" "$d/access.txt" >/dev/null
+    cat > "$d/smx.conf" <<EOF
+queue_directory = queue;
+hostname = mx.example.test;
+qmgr {
+  retry_min_delay = 1h;
+  IQDB { max_cache_entries = $iqdb; hash_table_entries = $((2 * iqdb)); }
+}
+smar { access_map { file = "access.db"; } }
+smtps {
+  flags = { access };
+  listen_socket { type = inet; address = 127.0.0.1; port = $port; }
+}
+EOF
+    "$smxd" -f "$d/smx.conf" </dev/null >/dev/null 2>"$d/log" &
+    smx_pid=$!
+    wait_port "$port"
+    echo "$port"
+}
+stop_smx() {
+    kill -TERM "$smx_pid" 2>/dev/null || true
+    wait "$smx_pid" 2>/dev/null || true
+    smx_pid=
+}
+rate() { # port -> msgs/s
+    local s e
+    s=$(date +%s.%N)
+    smtp-source -s "$sessions" -m "$msgs" -l "$size" -f s@example.org -t rcpt@example.net "127.0.0.1:$1" >&2 || true
+    e=$(date +%s.%N)
+    echo "$msgs / ($e - $s)" | bc -l
+}
+# settle DIR N: until N messages were deferred (queue work done).
+settle() {
+    for _ in $(seq 1200); do
+        [ "$(grep -c 'status=deferred' "$1/log" || true)" -ge "$2" ] && return
+        sleep 0.1
+    done
+}
+
+# --- 1. accept rate, alone and while listing --------------------------------
+d=$work/a
+port=$(start_smx "$d" $((2 * msgs + 1000)))
+alone=$(rate "$port")
+settle "$d" "$msgs"
+listings=$work/listings
+: > "$listings"
+(
+    while :; do
+        "$smxctl" -f "$d/smx.conf" queue list --json > /dev/null 2>&1 || true
+        echo x >> "$listings"
+    done
+) &
+loop_pid=$!
+listing=$(rate "$port")
+kill "$loop_pid" 2>/dev/null || true
+wait "$loop_pid" 2>/dev/null || true
+loop_pid=
+n_list=$(wc -l < "$listings")
+settle "$d" $((2 * msgs))
+stop_smx
+
+# --- 2. queue.list over a big queue -----------------------------------------
+d=$work/b
+port=$(start_smx "$d" $((big + 1000)))
+msgs_saved=$msgs
+msgs=$big
+rate "$port" >/dev/null
+msgs=$msgs_saved
+settle "$d" "$big"
+count=$("$smxctl" -f "$d/smx.conf" queue list --json | wc -l)
+t=()
+for _ in 1 2 3; do
+    s=$(date +%s.%N)
+    "$smxctl" -f "$d/smx.conf" queue list --json > /dev/null
+    e=$(date +%s.%N)
+    t+=("$(echo "$e - $s" | bc -l)")
+done
+stop_smx
+
+loss=$(echo "(1 - $listing / $alone) * 100" | bc -l)
+printf '\n## smx control socket (%s, %s)\n\n' "$(date -u +%Y-%m-%d)" "$(nproc) CPUs"
+printf '| accept, %d msgs of %d B, %d sessions | msgs/s |\n|---|---:|\n' "$msgs" "$size" "$sessions"
+printf '| alone | %.0f |\n' "$alone"
+printf '| while `smxctl queue list --json` loops (%d listings) | %.0f |\n' "$n_list" "$listing"
+printf '| loss | %.1f %% |\n\n' "$loss"
+printf '| `smxctl queue list --json` over %d queued messages | seconds |\n|---|---:|\n' "$count"
+for x in "${t[@]}"; do printf '| run | %.3f |\n' "$x"; done
