@@ -119,6 +119,34 @@ pub enum SmarRequest {
         #[serde(default)]
         lmtp_not_local: bool,
     },
+    /// SMTPS when a client connects (README §3.12.2 "Connect"): the
+    /// `cltaddr:`, `cltresolve:`, `cltname:` and DNSBL checks of the
+    /// server named `server` (its `smtps` section's name; `None` for the
+    /// unnamed one). Answered with [`SmarAnswer::Connect`].
+    Connect {
+        /// The server's section name.
+        server: Option<String>,
+        /// The client's IP address.
+        client: Option<std::net::IpAddr>,
+    },
+    /// SMTPS at MAIL (README §3.12.2 "MAIL"): sender routable, local
+    /// sender valid, `from:`, `mxbadip:`. Answered with
+    /// [`SmarAnswer::Checked`].
+    Mail {
+        /// The server's section name.
+        server: Option<String>,
+        /// The client's IP address.
+        client: Option<std::net::IpAddr>,
+        /// The sender, no angle brackets (empty for `<>`).
+        sender: String,
+        /// What the connect stage decided.
+        session: SessionPolicy,
+    },
+    /// SMTPS at RCPT with the whole policy (README §3.12.2 "RCPT"):
+    /// relaying (local domains, `to:`, session relay, verified client
+    /// certificates, authenticated clients), `protectedrcpt:`, `to:`,
+    /// greylisting. Answered with [`SmarAnswer::Checked`].
+    RcptPolicy(Box<RcptPolicy>),
     /// QMGR before a delivery attempt: where does `address` go? Aliases
     /// are expanded, the mailertable consulted, MX records looked up.
     Route {
@@ -127,9 +155,105 @@ pub enum SmarRequest {
     },
 }
 
+/// The session-level outcome of the connect checks, kept by SMTPS for
+/// the session and sent back with every MAIL and RCPT request (README
+/// §3.9.3: `quick:`, `relay`, `ok`, `discard`; §3.10 item 3b
+/// `delay_checks`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SessionPolicy {
+    /// The client may relay (`cltaddr:`/`cltname:` `relay`).
+    pub relay: bool,
+    /// ... with `quick:relay`: no other access check applies.
+    pub quick_relay: bool,
+    /// A session check said `ok` (no greylisting).
+    pub ok: bool,
+    /// ... with `quick:ok`: no other access check unless needed to relay.
+    pub quick_ok: bool,
+    /// `discard` at connect: every transaction of the session is dropped.
+    pub discard: bool,
+    /// A rejection delayed to RCPT (`delay_checks`), given to every RCPT.
+    pub delayed: Option<SmtpReply>,
+    /// The client's host name when reverse and forward lookups agree.
+    pub client_name: Option<String>,
+}
+
+/// What a RCPT policy check needs (see [`SmarRequest::RcptPolicy`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RcptPolicy {
+    /// The server's section name.
+    pub server: Option<String>,
+    /// The client's IP address.
+    pub client: Option<std::net::IpAddr>,
+    /// The recipient, no angle brackets (`postmaster` for `<Postmaster>`).
+    pub address: String,
+    /// The envelope sender of the transaction (empty for `<>`).
+    pub sender: String,
+    /// The connect stage's outcome.
+    pub session: SessionPolicy,
+    /// A rejection of MAIL delayed to RCPT (`delay_checks`).
+    pub mail_delayed: Option<SmtpReply>,
+    /// The client presented a certificate that verified.
+    pub tls_verified: bool,
+    /// Its issuer DN, encoded (README §3.10 item 21).
+    pub cert_issuer: Option<String>,
+    /// Its subject DN, encoded.
+    pub cert_subject: Option<String>,
+    /// The SASL mechanism the client authenticated with, if it did.
+    pub auth_mechanism: Option<String>,
+}
+
+/// What `discard` applies to (README §3.9.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Discard {
+    /// Nothing is discarded.
+    #[default]
+    No,
+    /// This recipient is accepted and dropped.
+    Recipient,
+    /// The whole transaction is accepted and dropped.
+    Transaction,
+}
+
+/// SMAR's answer to a MAIL or RCPT policy check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checked {
+    /// The reply: 2xx accepts; 4xx/5xx is what SMTPS answers.
+    pub reply: SmtpReply,
+    /// On 2xx: what is silently dropped.
+    pub discard: Discard,
+    /// At MAIL with `delay_checks`: a rejection to give at each RCPT
+    /// instead (the MAIL itself is accepted).
+    pub delayed: Option<SmtpReply>,
+    /// At RCPT with `delay_greylisting_error_until_DATA`: the greylisting
+    /// error to give at DATA (the RCPT itself is accepted).
+    pub at_data: Option<SmtpReply>,
+}
+
+impl Checked {
+    /// Accepted, nothing dropped or delayed.
+    pub fn accept(reply: SmtpReply) -> Checked {
+        Checked {
+            reply,
+            discard: Discard::No,
+            delayed: None,
+            at_data: None,
+        }
+    }
+}
+
 /// What SMAR answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SmarAnswer {
+    /// To `Connect`: `None` accepts the session (its state in `session`);
+    /// a reply refuses it (a `421`/`554` greeting).
+    Connect {
+        /// The refusal, if any.
+        reply: Option<SmtpReply>,
+        /// The session state to send with MAIL and RCPT.
+        session: SessionPolicy,
+    },
+    /// To `Mail` and `RcptPolicy`.
+    Checked(Checked),
     /// To `Rcpt`: 250 accepts; 4xx/5xx is the reply SMTPS gives.
     Rcpt(SmtpReply),
     /// To `Route`: the final recipients (one, or several after alias

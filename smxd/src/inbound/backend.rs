@@ -1,13 +1,19 @@
-//! The SMTP server's [`Backend`]: recipients are checked by the address
-//! resolver (SMAR, [`super::smar`]; README §3.12.2 "RCPT"), storage is in
-//! the queue. `deliver` writes the content file (CDB) and
+//! The SMTP server's [`Backend`]: the policy checks of connect, MAIL and
+//! RCPT are made by the address resolver (SMAR, [`super::smar`]; README
+//! §3.12.2, §3.9.3, §3.9.4), storage is in the queue. The session's policy
+//! state lives in [`super::smar::Sessions`]; `discard` drops recipients or
+//! the transaction at `deliver` (§3.9.3.1), and a greylisting error held
+//! for DATA (`delay_greylisting_error_until_DATA`) is given there. `deliver` writes the content file (CDB) and
 //! fsyncs it, then asks the QMGR to commit the envelope; the session
 //! answers `250` only after the QMGR says the commit is on disk (README
 //! §7.1, DESIGN.md "Storage").
 
 use super::smar::SmarLink;
 use crate::ipc::{Client, IpcError};
-use crate::proto::{QmgrAnswer, SmarAnswer, SmarRequest, SmtpsRequest};
+use crate::proto::{
+    Checked, Discard, QmgrAnswer, RcptPolicy, SessionPolicy, SmarAnswer, SmarRequest, SmtpReply,
+    SmtpsRequest,
+};
 use crate::queue::cdb::Cdb;
 use crate::queue::ibdb::record::{Recipient, Transaction};
 use crate::queue::id::{now_micros, IdGenerator};
@@ -120,43 +126,144 @@ fn address(to: &ForwardPath) -> String {
     }
 }
 
-impl Backend for QueueBackend {
-    async fn connect(&self, _peer: &Peer) -> Verdict {
-        Verdict::Accept
+impl QueueBackend {
+    /// This server's `smtps` section name, from `who` (`smtps NAME`).
+    fn server(&self) -> Option<String> {
+        self.who.strip_prefix("smtps ").map(str::to_string)
     }
 
-    async fn mail(&self, _s: &SessionInfo, _from: &ReversePath, _p: &MailParams) -> Verdict {
+    fn log(&self, msg: impl AsRef<str>) {
+        crate::component::log(&self.who, msg);
+    }
+
+    async fn checked(&self, what: &str, req: SmarRequest) -> Result<Checked, Reply> {
+        match self.smar.call(req).await {
+            Ok(SmarAnswer::Checked(c)) => Ok(c),
+            Ok(other) => {
+                self.log(format!("{what}: unexpected answer from SMAR: {other:?}"));
+                Err(tempfail("temporary lookup failure; try again later"))
+            }
+            Err(why) => {
+                self.log(format!("{what}: {why}"));
+                Err(tempfail("address resolver unavailable; try again later"))
+            }
+        }
+    }
+}
+
+fn reply_of(r: SmtpReply) -> Reply {
+    Reply::new(r.code, &r.status, r.text)
+}
+
+impl Backend for QueueBackend {
+    async fn connect(&self, peer: &Peer) -> Verdict {
+        let Some(addr) = peer.addr else {
+            return Verdict::Accept;
+        };
+        if !self.access {
+            self.smar.sessions.start(addr, SessionPolicy::default());
+            return Verdict::Accept;
+        }
+        let req = SmarRequest::Connect {
+            server: self.server(),
+            client: Some(addr.ip()),
+        };
+        match self.smar.call(req).await {
+            Ok(SmarAnswer::Connect { reply, session }) => {
+                self.smar.sessions.start(addr, session);
+                match reply {
+                    None => Verdict::Accept,
+                    Some(r) => Verdict::Reject(reply_of(r)),
+                }
+            }
+            Ok(other) => {
+                self.log(format!("{addr}: unexpected answer from SMAR: {other:?}"));
+                Verdict::Reject(Reply::new(
+                    421,
+                    "4.3.0",
+                    "temporary failure; try again later",
+                ))
+            }
+            Err(why) => {
+                self.log(format!("{addr}: {why}"));
+                Verdict::Reject(Reply::new(
+                    421,
+                    "4.3.0",
+                    "address resolver unavailable; try again later",
+                ))
+            }
+        }
+    }
+
+    async fn mail(&self, s: &SessionInfo, from: &ReversePath, _p: &MailParams) -> Verdict {
         // Refuse early when the queue has no room (452 4.3.1), rather than
         // after the client has sent the whole message.
-        match self.room(0).await {
-            Ok(()) => Verdict::Accept,
+        if let Err(r) = self.room(0).await {
+            return Verdict::Reject(r);
+        }
+        let peer = s.peer.addr;
+        let sender = from.0.as_ref().map(|m| m.to_string()).unwrap_or_default();
+        self.smar.sessions.update(peer, |st| {
+            st.sender = sender.clone();
+            st.mail_delayed = None;
+            st.discard_tx = false;
+            st.discarded.clear();
+            st.at_data = None;
+        });
+        if !self.access {
+            return Verdict::Accept;
+        }
+        let req = SmarRequest::Mail {
+            server: self.server(),
+            client: peer.map(|a| a.ip()),
+            sender: sender.clone(),
+            session: self.smar.sessions.get(peer).policy,
+        };
+        match self.checked(&format!("<{sender}>"), req).await {
             Err(r) => Verdict::Reject(r),
+            Ok(c) if !c.reply.is_success() => Verdict::Reject(reply_of(c.reply)),
+            Ok(c) => {
+                self.smar.sessions.update(peer, |st| {
+                    st.mail_delayed = c.delayed;
+                    st.discard_tx = c.discard == Discard::Transaction;
+                });
+                Verdict::Accept
+            }
         }
     }
 
     async fn rcpt(&self, s: &SessionInfo, to: &ForwardPath, _p: &RcptParams) -> Verdict {
         let addr = address(to);
-        let req = SmarRequest::Rcpt {
-            client: s.peer.addr.map(|a| a.ip()),
+        let peer = s.peer.addr;
+        let st = self.smar.sessions.get(peer);
+        let tls = s.tls.as_ref();
+        let req = SmarRequest::RcptPolicy(Box::new(RcptPolicy {
+            server: self.server(),
+            client: peer.map(|a| a.ip()),
             address: addr.clone(),
-            access: self.access,
-            lmtp_not_local: self.lmtp_not_local,
-        };
-        match self.smar.call(req).await {
-            Ok(SmarAnswer::Rcpt(r)) if r.is_success() => Verdict::Accept,
-            Ok(SmarAnswer::Rcpt(r)) if r.is_temporary() || r.is_permanent() => {
-                Verdict::Reject(Reply::new(r.code, &r.status, r.text))
-            }
-            Ok(other) => {
-                crate::component::log(
-                    &self.who,
-                    format!("<{addr}>: unexpected answer from SMAR: {other:?}"),
-                );
-                Verdict::Reject(tempfail("temporary lookup failure; try again later"))
-            }
-            Err(why) => {
-                crate::component::log(&self.who, format!("<{addr}>: {why}"));
-                Verdict::Reject(tempfail("address resolver unavailable; try again later"))
+            sender: st.sender,
+            session: st.policy,
+            mail_delayed: st.mail_delayed,
+            tls_verified: tls.is_some_and(|t| t.verified),
+            cert_issuer: tls.and_then(|t| t.cert_issuer.clone()),
+            cert_subject: tls.and_then(|t| t.cert_subject.clone()),
+            auth_mechanism: s.auth.as_ref().map(|a| a.mechanism.clone()),
+        }));
+        match self.checked(&format!("<{addr}>"), req).await {
+            Err(r) => Verdict::Reject(r),
+            Ok(c) if !c.reply.is_success() => Verdict::Reject(reply_of(c.reply)),
+            Ok(c) => {
+                self.smar.sessions.update(peer, |st| {
+                    match c.discard {
+                        Discard::No => {}
+                        Discard::Recipient => st.discarded.push(addr.to_ascii_lowercase()),
+                        Discard::Transaction => st.discard_tx = true,
+                    }
+                    if c.at_data.is_some() {
+                        st.at_data = c.at_data;
+                    }
+                });
+                Verdict::Accept
             }
         }
     }
@@ -165,6 +272,24 @@ impl Backend for QueueBackend {
         // No `Room` question here: the commit checks disk space and IQDB
         // itself, and a refused commit removes the content file.
         let id = self.ids.next_id();
+        let st = self.smar.sessions.get(env.client.addr);
+        if let Some(r) = st.at_data {
+            // delay_greylisting_error_until_DATA (README §3.9.4).
+            return Err(reply_of(r));
+        }
+        let kept: Vec<_> = env
+            .recipients
+            .iter()
+            .filter(|r| {
+                !st.discarded
+                    .contains(&address(&r.path).to_ascii_lowercase())
+            })
+            .collect();
+        if st.policy.discard || st.discard_tx || kept.is_empty() {
+            // `discard` (README §3.9.3.1): accepted and dropped.
+            self.log(format!("{id}: discarded by the access map"));
+            return Ok(id.to_string());
+        }
         // The directory entry is fsynced by the QMGR's commit.
         let size = self.cdb.store(id, content.to_vec()).await.map_err(|e| {
             crate::component::log(
@@ -188,8 +313,7 @@ impl Backend for QueueBackend {
                 .map(|m| m.to_string())
                 .unwrap_or_default(),
             sender_params: mail_params(&env.mail),
-            recipients: env
-                .recipients
+            recipients: kept
                 .iter()
                 .map(|r| Recipient {
                     params: rcpt_params(&r.params),

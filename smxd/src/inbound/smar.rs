@@ -7,11 +7,16 @@
 //! call connects again, once; if SMAR cannot be reached, or does not
 //! answer within [`CALL_TIMEOUT`], the caller answers `451 4.3.0`: a
 //! recipient is never accepted without SMAR's word.
+//!
+//! It also keeps the policy state of each session ([`Sessions`]), which
+//! the backend sends back to SMAR at MAIL and RCPT.
 
 use crate::ipc::Client;
-use crate::proto::{SmarAnswer, SmarRequest};
+use crate::proto::{SessionPolicy, SmarAnswer, SmarRequest, SmtpReply};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
 use tokio::sync::Mutex;
 
@@ -25,6 +30,81 @@ pub struct SmarLink {
     path: String,
     who: String,
     client: Mutex<Option<Arc<SmarClient>>>,
+    /// The policy state of the sessions of this process.
+    pub sessions: Sessions,
+}
+
+/// What the policy checks decided for one SMTP session, kept between its
+/// stages (README §3.12.2): the connect verdict, a delayed MAIL
+/// rejection, what is discarded, a greylisting error held for DATA.
+#[derive(Debug, Clone, Default)]
+pub struct SessionState {
+    /// The connect stage's outcome.
+    pub policy: SessionPolicy,
+    /// The sender of the current transaction.
+    pub sender: String,
+    /// A MAIL rejection delayed to RCPT (`delay_checks`).
+    pub mail_delayed: Option<SmtpReply>,
+    /// The current transaction is discarded.
+    pub discard_tx: bool,
+    /// Recipients of the current transaction that are discarded.
+    pub discarded: Vec<String>,
+    /// The greylisting error to give at DATA.
+    pub at_data: Option<SmtpReply>,
+    /// When the session started (to forget sessions that ended).
+    pub started: Option<Instant>,
+}
+
+/// The session states of one process, keyed by the client's address and
+/// port (unique while the connection is open). The session has no
+/// "ended" hook, so a state stays until the same address and port connect
+/// again, or, when more than [`MAX_SESSIONS`] are kept, until it is older
+/// than [`SESSION_MAX_AGE`].
+#[derive(Debug, Default)]
+pub struct Sessions(std::sync::Mutex<HashMap<SocketAddr, SessionState>>);
+
+/// Sessions kept before old ones are forgotten.
+pub const MAX_SESSIONS: usize = 50_000;
+/// How old a forgotten session is at least.
+pub const SESSION_MAX_AGE: Duration = Duration::from_secs(3600);
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, SessionState>> {
+        match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Starts the state of the session from `peer`.
+    pub fn start(&self, peer: SocketAddr, policy: SessionPolicy) {
+        let mut m = self.lock();
+        if m.len() >= MAX_SESSIONS {
+            m.retain(|_, s| s.started.is_some_and(|t| t.elapsed() < SESSION_MAX_AGE));
+        }
+        m.insert(
+            peer,
+            SessionState {
+                policy,
+                started: Some(Instant::now()),
+                ..SessionState::default()
+            },
+        );
+    }
+
+    /// A copy of the state of `peer`'s session.
+    pub fn get(&self, peer: Option<SocketAddr>) -> SessionState {
+        peer.and_then(|p| self.lock().get(&p).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Changes the state of `peer`'s session.
+    pub fn update(&self, peer: Option<SocketAddr>, f: impl FnOnce(&mut SessionState)) {
+        if let Some(p) = peer {
+            let mut m = self.lock();
+            f(m.entry(p).or_default());
+        }
+    }
 }
 
 impl SmarLink {
@@ -55,6 +135,7 @@ impl SmarLink {
             path: path.to_string(),
             who: who.to_string(),
             client: Mutex::new(client),
+            sessions: Sessions::default(),
         }
     }
 

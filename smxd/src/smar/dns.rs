@@ -1,5 +1,6 @@
-//! DNS lookups of SMAR (README §3.9.2 items 5 and 10; RFC 5321 §5.1 "Locating
-//! the Target Host"; RFC 7505 null MX) over hickory-resolver.
+//! DNS lookups of SMAR (README §3.9.2 items 4, 5 and 10; RFC 5321 §5.1
+//! "Locating the Target Host"; RFC 7505 null MX; PTR for the client's name,
+//! §3.12.2) over hickory-resolver.
 //!
 //! The nameservers are `smar { nameserver = ...; }` (up to four, IPv4, each
 //! with an optional port for tests), else those of /etc/resolv.conf.
@@ -153,6 +154,31 @@ impl Dns {
                     .collect();
                 if v.is_empty() {
                     Err(DnsError::NoData(domain.to_string()))
+                } else {
+                    Ok(v)
+                }
+            }
+        }
+    }
+
+    /// The PTR names of `ip`, without trailing dots (README §3.12.2
+    /// "Connect": the client's host name).
+    pub async fn ptr(&self, ip: Ipv4Addr) -> Result<Vec<String>, DnsError> {
+        let r = self.resolver()?;
+        let what = ip.to_string();
+        match tokio::time::timeout(self.limit, r.reverse_lookup(std::net::IpAddr::V4(ip))).await {
+            Err(_) => Err(DnsError::Temporary(format!("{what}: timeout"))),
+            Ok(Err(e)) => Err(Self::classify(&what, &e)),
+            Ok(Ok(l)) => {
+                let v: Vec<String> = l
+                    .iter()
+                    .map(|n| {
+                        let n = n.to_utf8();
+                        n.strip_suffix('.').map(str::to_string).unwrap_or(n)
+                    })
+                    .collect();
+                if v.is_empty() {
+                    Err(DnsError::NoData(what))
                 } else {
                     Ok(v)
                 }

@@ -25,9 +25,14 @@
 //! mailertable (on failure the old tables stay in use).
 
 pub mod aliases;
+pub mod checks;
 pub mod dns;
+pub mod dnsbl;
+pub mod greylist;
 pub mod mailertable;
 pub mod maps;
+pub mod policy;
+pub mod protect;
 pub mod rcpt;
 pub mod route;
 pub mod server;
@@ -45,6 +50,7 @@ pub struct Smar {
     tables: RwLock<Arc<Tables>>,
     dns: Dns,
     who: String,
+    greylist: Option<Arc<greylist::Greylist>>,
 }
 
 impl Smar {
@@ -54,7 +60,14 @@ impl Smar {
             tables: RwLock::new(Arc::new(tables)),
             dns,
             who: who.to_string(),
+            greylist: None,
         }
+    }
+
+    /// Uses `g` for greylisting (README §3.9.4).
+    pub fn with_greylist(mut self, g: greylist::Greylist) -> Smar {
+        self.greylist = Some(Arc::new(g));
+        self
     }
 
     /// The tables in use.
@@ -82,6 +95,71 @@ impl Smar {
     pub async fn handle(&self, req: SmarRequest) -> SmarAnswer {
         let tables = self.tables();
         match req {
+            SmarRequest::Connect { server, client } => {
+                let sp = tables.server(server.as_deref());
+                match checks::connect(&tables, &self.dns, &sp, client).await {
+                    Ok((reply, session)) => {
+                        if let Some(r) = &reply {
+                            self.log(format!("connect from {}: refused: {r}", show(client)));
+                        }
+                        SmarAnswer::Connect { reply, session }
+                    }
+                    Err(Temporary(why)) => {
+                        self.log(format!(
+                            "connect from {}: check failed: {why}",
+                            show(client)
+                        ));
+                        SmarAnswer::Connect {
+                            reply: Some(rcpt::tempfail()),
+                            session: Default::default(),
+                        }
+                    }
+                }
+            }
+            SmarRequest::Mail {
+                server,
+                client,
+                sender,
+                session,
+            } => {
+                let sp = tables.server(server.as_deref());
+                match checks::mail(&tables, &self.dns, &sp, &sender, &session).await {
+                    Ok(c) => {
+                        if !c.reply.is_success() {
+                            self.log(format!(
+                                "<{sender}> from {}: MAIL refused: {}",
+                                show(client),
+                                c.reply
+                            ));
+                        }
+                        SmarAnswer::Checked(c)
+                    }
+                    Err(Temporary(why)) => {
+                        self.log(format!("<{sender}>: MAIL check failed: {why}"));
+                        SmarAnswer::Checked(crate::proto::Checked::accept(rcpt::tempfail()))
+                    }
+                }
+            }
+            SmarRequest::RcptPolicy(q) => {
+                let grey = self.greylist.clone();
+                let addr = q.address.clone();
+                let decided = tokio::task::spawn_blocking(move || {
+                    let sp = tables.server(q.server.as_deref());
+                    checks::rcpt(&tables, grey.as_deref(), &sp, &q)
+                })
+                .await;
+                match decided {
+                    Ok(Ok(c)) => SmarAnswer::Checked(c),
+                    Ok(Err(Temporary(why))) => {
+                        self.log(format!("<{addr}>: RCPT check failed: {why}"));
+                        SmarAnswer::Checked(crate::proto::Checked::accept(rcpt::tempfail()))
+                    }
+                    Err(e) => {
+                        self.log(format!("<{addr}>: RCPT check failed: {e}"));
+                        SmarAnswer::Checked(crate::proto::Checked::accept(rcpt::tempfail()))
+                    }
+                }
+            }
             SmarRequest::Rcpt {
                 client,
                 address,
@@ -134,6 +212,10 @@ impl Smar {
             }
         }
     }
+}
+
+fn show(client: Option<std::net::IpAddr>) -> String {
+    client.map_or_else(|| "(local)".to_string(), |c| c.to_string())
 }
 
 /// Runs the component until SIGTERM; returns the exit code.

@@ -95,7 +95,7 @@ impl Tables {
 
     /// Whether every local address `address` stands for exists; `Ok(None)`
     /// when it does, else the refusal.
-    fn local_user_check(&self, address: &str) -> Result<Option<SmtpReply>, Temporary> {
+    pub(crate) fn local_user_check(&self, address: &str) -> Result<Option<SmtpReply>, Temporary> {
         if self.aliases.is_none() && self.local_users.is_none() {
             return Ok(None);
         }

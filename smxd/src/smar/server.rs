@@ -45,7 +45,24 @@ async fn run(loaded: Loaded) -> i32 {
     if let Some(p) = dns.problem() {
         component::log(WHO, format!("{p}; MX lookups will fail temporarily"));
     }
-    let smar = Arc::new(Smar::new(tables, dns, WHO));
+    let mut smar = Smar::new(tables, dns, WHO);
+    if let Some(gc) = &g.smar.greylisting {
+        let settings = super::greylist::Settings::from_conf(gc);
+        let clock = Arc::new(super::greylist::SystemClock);
+        match super::greylist::Greylist::open(
+            Path::new(&gc.main_db_name),
+            Path::new(&gc.secondary_db_name),
+            settings,
+            clock,
+        ) {
+            Ok(grey) => smar = smar.with_greylist(grey),
+            Err(e) => {
+                component::log(WHO, format!("greylisting databases: {e}"));
+                return component::EX_CONFIG;
+            }
+        }
+    }
+    let smar = Arc::new(smar);
     let listener = match bind(&g.smar_socket) {
         Ok(l) => l,
         Err(e) => {

@@ -117,6 +117,11 @@ pub struct Tables {
     pub delimiter: char,
     /// smtpc's `LMTP_socket`, the next hop of `lmtp:`.
     pub lmtp_socket: String,
+    /// The policy flags of every SMTP server, by section name
+    /// ([`super::policy::servers`]).
+    pub servers: std::collections::HashMap<String, super::policy::ServerPolicy>,
+    /// The DNS based blacklists, in order.
+    pub dnsbl: Vec<super::dnsbl::Dnsbl>,
 }
 
 impl std::fmt::Debug for Tables {
@@ -137,6 +142,15 @@ pub fn hostname(loaded: &Loaded) -> String {
 }
 
 impl Tables {
+    /// The policy of the server named `server` (its defaults when the
+    /// configuration has no such section).
+    pub fn server(&self, server: Option<&str>) -> super::policy::ServerPolicy {
+        self.servers
+            .get(&super::policy::server_key(server))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Loads the tables of `loaded`'s `smar { }`; `warn` receives the
     /// warnings (missing default files).
     pub fn load(loaded: &Loaded, warn: &mut dyn FnMut(String)) -> Result<Tables, LoadError> {
@@ -241,6 +255,8 @@ impl Tables {
             hostname: hostname(loaded),
             delimiter,
             lmtp_socket: loaded.conf.global.smtpc.lmtp_socket.clone(),
+            servers: super::policy::servers(&loaded.conf),
+            dnsbl: super::dnsbl::from_conf(smar),
         })
     }
 }
