@@ -1,0 +1,273 @@
+//! Postfix main.cf (postconf(5)): `name = value` lines, `#` comments,
+//! continuation lines that start with white space, and parameter expansion
+//! `$name`, `${name}`, `$(name)`, `${name?text}`, `${name:text}`, `$$`,
+//! against the file's own values and Postfix's defaults for the parameters
+//! smx-migrate reads (seed 003).
+
+use std::collections::BTreeMap;
+
+/// One parameter line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// Line of the name.
+    pub line: usize,
+    /// Name.
+    pub name: String,
+    /// Value as written (continuations joined with a space).
+    pub raw: String,
+}
+
+/// Postfix's defaults (compatibility level 3.6 and later) for the
+/// parameters smx-migrate reads; `myhostname` comes from the caller.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("mydomain", "${myhostname_domain}"),
+    ("myorigin", "$myhostname"),
+    (
+        "mydestination",
+        "$myhostname, localhost.$mydomain, localhost",
+    ),
+    ("relay_domains", ""),
+    ("mynetworks", "127.0.0.0/8"),
+    ("relayhost", ""),
+    ("transport_maps", ""),
+    ("alias_maps", "hash:/etc/aliases"),
+    ("virtual_alias_maps", "$virtual_maps"),
+    ("virtual_maps", ""),
+    ("virtual_alias_domains", "$virtual_alias_maps"),
+    ("smtpd_client_restrictions", ""),
+    ("smtpd_helo_restrictions", ""),
+    ("smtpd_sender_restrictions", ""),
+    ("smtpd_recipient_restrictions", ""),
+    (
+        "smtpd_relay_restrictions",
+        "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination",
+    ),
+    ("message_size_limit", "10240000"),
+    ("smtpd_recipient_limit", "1000"),
+    ("default_destination_concurrency_limit", "20"),
+    ("maximal_queue_lifetime", "5d"),
+    ("minimal_backoff_time", "300s"),
+    ("maximal_backoff_time", "4000s"),
+    ("delay_warning_time", "0h"),
+    ("smtpd_tls_security_level", ""),
+    ("smtpd_use_tls", "no"),
+    ("smtpd_tls_cert_file", ""),
+    ("smtpd_tls_key_file", "$smtpd_tls_cert_file"),
+    ("smtpd_tls_CAfile", ""),
+    ("smtpd_tls_CApath", ""),
+    ("smtp_tls_security_level", ""),
+    ("smtp_tls_cert_file", ""),
+    ("smtp_tls_key_file", "$smtp_tls_cert_file"),
+    ("smtp_tls_CAfile", ""),
+    ("smtp_tls_CApath", ""),
+    ("smtpd_sasl_auth_enable", "no"),
+    (
+        "local_recipient_maps",
+        "proxy:unix:passwd.byname $alias_maps",
+    ),
+    ("mail_name", "Postfix"),
+    ("inet_interfaces", "all"),
+];
+
+/// A parsed main.cf.
+#[derive(Debug, Clone, Default)]
+pub struct MainCf {
+    /// Every parameter line, in order.
+    pub params: Vec<Param>,
+    values: BTreeMap<String, String>,
+}
+
+impl MainCf {
+    /// Parses main.cf text; `myhostname` is the default of `myhostname`.
+    pub fn parse(text: &str, myhostname: &str) -> (MainCf, Vec<(usize, String)>) {
+        let mut params: Vec<Param> = Vec::new();
+        let mut bad = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let t = raw.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            if raw.starts_with([' ', '\t']) {
+                if let Some(p) = params.last_mut() {
+                    if !p.raw.is_empty() {
+                        p.raw.push(' ');
+                    }
+                    p.raw.push_str(t);
+                    continue;
+                }
+            }
+            match t.split_once('=') {
+                Some((n, v)) if !n.trim().is_empty() && !n.trim().contains(' ') => {
+                    params.push(Param {
+                        line: i + 1,
+                        name: n.trim().to_string(),
+                        raw: v.trim().to_string(),
+                    })
+                }
+                _ => bad.push((i + 1, t.to_string())),
+            }
+        }
+        let mut values: BTreeMap<String, String> = DEFAULTS
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        values.insert("myhostname".into(), myhostname.to_string());
+        let dom = myhostname
+            .split_once('.')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_else(|| "localdomain".to_string());
+        values.insert("myhostname_domain".into(), dom);
+        for p in &params {
+            values.insert(p.name.clone(), p.raw.clone());
+        }
+        (MainCf { params, values }, bad)
+    }
+
+    /// Whether the file sets `name`.
+    pub fn is_set(&self, name: &str) -> bool {
+        self.params.iter().any(|p| p.name == name)
+    }
+
+    /// The last line that sets `name`.
+    pub fn line_of(&self, name: &str) -> Option<usize> {
+        self.params
+            .iter()
+            .rev()
+            .find(|p| p.name == name)
+            .map(|p| p.line)
+    }
+
+    /// The raw value of `name` (file, else default).
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// The expanded value of `name`.
+    pub fn get(&self, name: &str) -> String {
+        self.expand(self.raw(name).unwrap_or(""), 0)
+    }
+
+    /// The expanded value with `overrides` (master.cf `-o`) taking
+    /// precedence.
+    pub fn get_with(&self, name: &str, overrides: &BTreeMap<String, String>) -> String {
+        match overrides.get(name) {
+            Some(v) => self.expand(v, 0),
+            None => self.get(name),
+        }
+    }
+
+    /// Expands `$name` forms in `text`.
+    pub fn expand(&self, text: &str, depth: usize) -> String {
+        if depth > 20 {
+            return text.to_string();
+        }
+        let chars: Vec<char> = text.chars().collect();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c != '$' || i + 1 >= chars.len() {
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            let next = chars[i + 1];
+            if next == '$' {
+                out.push('$');
+                i += 2;
+            } else if next == '{' || next == '(' {
+                let close = if next == '{' { '}' } else { ')' };
+                let mut j = i + 2;
+                let mut level = 1;
+                while j < chars.len() {
+                    if chars[j] == next {
+                        level += 1;
+                    } else if chars[j] == close {
+                        level -= 1;
+                        if level == 0 {
+                            break;
+                        }
+                    }
+                    j += 1;
+                }
+                let inner: String = chars[i + 2..j.min(chars.len())].iter().collect();
+                out.push_str(&self.expand_inner(&inner, depth));
+                i = j + 1;
+            } else if next.is_ascii_alphanumeric() || next == '_' {
+                let mut j = i + 1;
+                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
+                    j += 1;
+                }
+                let name: String = chars[i + 1..j].iter().collect();
+                out.push_str(&self.value_of(&name, depth));
+                i = j;
+            } else {
+                out.push(c);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    fn value_of(&self, name: &str, depth: usize) -> String {
+        match self.values.get(name) {
+            Some(v) => self.expand(v, depth + 1),
+            None => String::new(),
+        }
+    }
+
+    fn expand_inner(&self, inner: &str, depth: usize) -> String {
+        if let Some((name, alt)) = inner.split_once('?') {
+            if !self.value_of(name, depth).is_empty() {
+                return self.expand(alt, depth + 1);
+            }
+            return String::new();
+        }
+        if let Some((name, alt)) = inner.split_once(':') {
+            if self.value_of(name, depth).is_empty() {
+                return self.expand(alt, depth + 1);
+            }
+            return String::new();
+        }
+        self.value_of(inner, depth)
+    }
+}
+
+/// Splits a Postfix list value at commas and white space.
+pub fn list(value: &str) -> Vec<String> {
+    value
+        .split([',', ' ', '\t'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_forms() {
+        let text = "mydomain = example.edu\nmyhostname = mx.$mydomain\n\
+                    a = ${mydomain?yes}/${relayhost?x}\nb = ${relayhost:none}\n\
+                    c = $(mydomain) $$x\nd = one,\n  two\n";
+        let (m, bad) = MainCf::parse(text, "host.local");
+        assert!(bad.is_empty());
+        assert_eq!(m.get("myhostname"), "mx.example.edu");
+        assert_eq!(m.get("a"), "yes/");
+        assert_eq!(m.get("b"), "none");
+        assert_eq!(m.get("c"), "example.edu $x");
+        assert_eq!(m.get("d"), "one, two");
+        assert_eq!(
+            m.get("mydestination"),
+            "mx.example.edu, localhost.example.edu, localhost"
+        );
+    }
+
+    #[test]
+    fn default_mydomain_from_hostname() {
+        let (m, _) = MainCf::parse("", "host.example.org");
+        assert_eq!(m.get("mydomain"), "example.org");
+        assert_eq!(m.get("virtual_alias_domains"), "");
+    }
+}
