@@ -113,9 +113,31 @@ struct Slot {
     pid: Option<i32>,
     gen: u64,
     started: Instant,
+    /// When it was started, seconds since the epoch (for `mcp.status`).
+    started_unix: u64,
+    /// Restarts after an exit, since the MCP started.
+    restarts: u32,
     backoff: Duration,
     restart_now: bool,
     done: bool,
+}
+
+/// The file the MCP keeps up to date in the queue directory with every
+/// component's pids, start times and restarts, for the QMGR's `status`
+/// answer on the control socket (smx-control(5)).
+pub const STATUS_FILE: &str = "mcp.status";
+
+/// One line of [`STATUS_FILE`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProcessStatus {
+    /// The section (`qmgr`, `smtps MTA`).
+    pub name: String,
+    /// Its pid, if it runs.
+    pub pid: Option<i32>,
+    /// When it was started, seconds since the epoch.
+    pub started: u64,
+    /// Restarts so far.
+    pub restarts: u32,
 }
 
 struct Supervisor {
@@ -193,6 +215,9 @@ impl Supervisor {
         let s = &mut self.slots[slot];
         s.gen += 1;
         s.started = Instant::now();
+        s.started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let gen = s.gen;
         match tokio::process::Command::from(cmd).spawn() {
             Ok(mut child) => {
@@ -204,6 +229,7 @@ impl Supervisor {
                     None => String::new(),
                 };
                 log(format!("started {} pid={pid}{idtxt}", self.names[comp]));
+                self.write_status();
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
                     let status = child.wait().await;
@@ -224,6 +250,26 @@ impl Supervisor {
                         status: Err(e),
                     });
                 });
+            }
+        }
+    }
+
+    /// Rewrites [`STATUS_FILE`] (write to a temporary name, rename).
+    fn write_status(&self) {
+        let list: Vec<ProcessStatus> = self
+            .slots
+            .iter()
+            .map(|s| ProcessStatus {
+                name: self.names[s.comp].clone(),
+                pid: s.pid,
+                started: s.started_unix,
+                restarts: s.restarts,
+            })
+            .collect();
+        if let Ok(body) = serde_json::to_vec(&list) {
+            let tmp = format!(".{STATUS_FILE}.tmp");
+            if std::fs::write(&tmp, body).is_ok() {
+                let _ = std::fs::rename(&tmp, STATUS_FILE);
             }
         }
     }
@@ -311,6 +357,7 @@ impl Supervisor {
                 return;
             }
         }
+        s.restarts += 1;
         if s.started.elapsed() >= self.tuning.stable_after {
             s.backoff = self.tuning.backoff_min;
         }
@@ -634,6 +681,8 @@ pub async fn run(prepared: Vec<Prepared>, tuning: Tuning) -> i32 {
                 pid: None,
                 gen: 0,
                 started: Instant::now(),
+                started_unix: 0,
+                restarts: 0,
                 backoff: tuning.backoff_min,
                 restart_now: false,
                 done: false,

@@ -360,23 +360,42 @@ impl ControlBackend for QmgrControl {
         }
     }
 
+    /// Every process the MCP runs, from the status file it keeps in the
+    /// queue directory (`mcp.status`); without it (the QMGR run alone),
+    /// the QMGR itself.
     fn status(&self) -> Status {
+        use crate::mcp::supervise::{ProcessStatus, STATUS_FILE};
         let version = env!("CARGO_PKG_VERSION").to_string();
-        let uptime = self.started.elapsed().as_secs();
-        let mut components = vec![smx_control::Component {
-            name: "qmgr".to_string(),
-            pid: Some(std::process::id()),
-            uptime_secs: uptime,
-            restarts: 0,
-            version: version.clone(),
-        }];
-        components.push(smx_control::Component {
-            name: format!("smtpc ({} connected)", self.sched.smtpc.len()),
-            pid: None,
-            uptime_secs: 0,
-            restarts: 0,
-            version: version.clone(),
-        });
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let listed: Vec<ProcessStatus> = std::fs::read(STATUS_FILE)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let mut components: Vec<smx_control::Component> = listed
+            .into_iter()
+            .map(|p| smx_control::Component {
+                name: p.name,
+                pid: p.pid.and_then(|p| u32::try_from(p).ok()),
+                uptime_secs: if p.pid.is_some() {
+                    now.saturating_sub(p.started)
+                } else {
+                    0
+                },
+                restarts: p.restarts,
+                version: version.clone(),
+            })
+            .collect();
+        if components.is_empty() {
+            components.push(smx_control::Component {
+                name: "qmgr".to_string(),
+                pid: Some(std::process::id()),
+                uptime_secs: self.started.elapsed().as_secs(),
+                restarts: 0,
+                version: version.clone(),
+            });
+        }
         Status {
             version,
             components,
