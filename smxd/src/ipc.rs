@@ -119,6 +119,16 @@ pub struct Client<Q, A> {
     out: mpsc::Sender<(u64, Q)>,
     waiters: Waiters<A>,
     closed: Arc<Closed>,
+    /// The reader task: it holds the read half, so it is stopped when the
+    /// client goes away (the writer ends when `out` is dropped), and the
+    /// peer sees the connection close.
+    reader: tokio::task::AbortHandle,
+}
+
+impl<Q, A> Drop for Client<Q, A> {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 /// Set once either half of the connection has failed; wakes [`Client::closed`].
@@ -166,7 +176,7 @@ where
             c.close(&w);
         });
         let (w, c) = (waiters.clone(), closed.clone());
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(env)) = read_frame::<A, _>(&mut rd).await {
                 let waiter = w.lock().ok().and_then(|mut m| m.remove(&env.seq));
                 if let Some(tx) = waiter {
@@ -174,12 +184,14 @@ where
                 }
             }
             c.close(&w);
-        });
+        })
+        .abort_handle();
         Client {
             next: AtomicU64::new(1),
             out,
             waiters,
             closed,
+            reader,
         }
     }
 
@@ -315,6 +327,21 @@ mod tests {
             let (n, r) = t.await.unwrap();
             assert_eq!(r.unwrap(), Answer::Is(2 * n));
         }
+    }
+
+    #[tokio::test]
+    async fn dropping_the_client_closes_the_connection() {
+        let (a, mut b) = tokio::io::duplex(4096);
+        let client = Client::<Ask, Answer>::new(a);
+        drop(client);
+        // The peer reads the end of the stream: both halves are gone.
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            read_frame::<Ask, _>(&mut b),
+        )
+        .await
+        .expect("the connection was not closed");
+        assert!(matches!(r, Ok(None)));
     }
 
     #[tokio::test]
