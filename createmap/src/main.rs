@@ -32,6 +32,9 @@ enum KindArg {
     Mailertable,
     #[value(name = "qmgr_conf")]
     QmgrConf,
+    /// SMTP AUTH passwords: user name and password hash.
+    #[value(alias = "auth")]
+    Passwords,
     Plain,
 }
 
@@ -114,6 +117,7 @@ struct Args {
 const EXAMPLES: &str = "Examples:
   createmap -k access access access.txt        build access.db
   createmap -N -k aliases aliases < aliases    Postfix-style NULs
+  createmap -k passwords auth auth.txt         build auth.db (SMTP AUTH)
   createmap --check -k mailertable mt mt.txt   check only
   createmap -q 'to:abuse' access               exact lookup
   createmap -k access --lookup to:user+x@a.example.org access
@@ -168,6 +172,7 @@ fn kind(args: &Args) -> MapKind {
         KindArg::Aliases => MapKind::Aliases,
         KindArg::Mailertable => MapKind::Mailertable,
         KindArg::QmgrConf => MapKind::QmgrConf,
+        KindArg::Passwords => MapKind::Passwords,
         KindArg::Plain => MapKind::Plain,
     }
 }

@@ -9,6 +9,7 @@
 //! - [`mailertable`]: the LHS/RHS grammar of §3.9.3 (`esmtp:`, `lmtp:`,
 //!   `port^`).
 //! - [`qmgr_conf`]: the `oci:`/`ocm:`/`octo:`/`icr:`/`icm:` entries of §3.8.1.
+//! - [`passwords`]: user name → password hash for SMTP AUTH (§3.10 item 1).
 //! - plain: any key, any value.
 //!
 //! Error messages are meant for a postmaster reading `createmap` or
@@ -32,6 +33,7 @@ use crate::source::Separator;
 pub mod access;
 pub mod aliases;
 pub mod mailertable;
+pub mod passwords;
 pub mod qmgr_conf;
 
 pub use access::{
@@ -53,17 +55,20 @@ pub enum MapKind {
     Mailertable,
     /// The QMGR's qmgr_conf map (§3.8.1).
     QmgrConf,
+    /// The SMTP AUTH password map (§3.10 item 1): user → password hash.
+    Passwords,
     /// Any other map (local_user_map, socket map data): no checks.
     Plain,
 }
 
 impl MapKind {
     /// Every kind, in the order tools list them.
-    pub const ALL: [MapKind; 5] = [
+    pub const ALL: [MapKind; 6] = [
         MapKind::Access,
         MapKind::Aliases,
         MapKind::Mailertable,
         MapKind::QmgrConf,
+        MapKind::Passwords,
         MapKind::Plain,
     ];
 
@@ -82,6 +87,7 @@ impl MapKind {
             MapKind::Aliases => "aliases",
             MapKind::Mailertable => "mailertable",
             MapKind::QmgrConf => "qmgr_conf",
+            MapKind::Passwords => "passwords",
             MapKind::Plain => "plain",
         }
     }
@@ -94,6 +100,7 @@ impl MapKind {
             "aliases" | "alias" => MapKind::Aliases,
             "mailertable" | "mt" => MapKind::Mailertable,
             "qmgr_conf" | "qmgr-conf" => MapKind::QmgrConf,
+            "passwords" | "auth" => MapKind::Passwords,
             "plain" => MapKind::Plain,
             _ => return None,
         };
@@ -107,6 +114,7 @@ impl MapKind {
             MapKind::Aliases => aliases::validate(key, value),
             MapKind::Mailertable => mailertable::validate(key, value),
             MapKind::QmgrConf => parse_qmgr_conf(key, value).map(|_| ()),
+            MapKind::Passwords => passwords::validate(key, value),
             MapKind::Plain => Ok(()),
         }
     }
