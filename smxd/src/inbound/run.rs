@@ -6,8 +6,15 @@
 //! `max_threads` at once.
 //!
 //! Privilege: runs unprivileged (`smtps { user = smxs; }`); it never binds
-//! port 25 itself, reads no maps, writes content files, and talks to the
-//! QMGR and SMAR only.
+//! port 25 itself, writes content files, and talks to the QMGR and SMAR
+//! only. The only files it reads are its own: the STARTTLS certificates
+//! and key (`smtps { tls { } }`, README §3.10 item 21) and, with
+//! `smtps { auth { } }`, the password map `auth.db` (a hash map next to
+//! smx.conf, built with `createmap -k passwords auth`; the seed leaves the
+//! password store to Cyrus SASL, smx keeps it in a map of password
+//! hashes). Either missing or unusable at start exits with 78
+//! (EX_CONFIG) naming the file; on SIGHUP they are read again and kept as
+//! they were if they fail.
 
 use super::backend::QueueBackend;
 use super::smar::SmarLink;
@@ -19,7 +26,11 @@ use crate::proto::{QmgrAnswer, SmtpsRequest};
 use crate::queue::cdb::Cdb;
 use crate::queue::id::IdGenerator;
 use crate::smtps::backend::Peer;
+use crate::smtps::tls::ServerTls;
+use crate::smtps::Security;
 use smx_grammar::config::SmtpsConf;
+use smx_maps::db::DbType;
+use smx_maps::dbmap::DbMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +101,29 @@ async fn connect_qmgr(path: &str, who: &str) -> Option<UnixStream> {
     None
 }
 
+/// The file name of the SMTP AUTH password map, next to smx.conf.
+pub const PASSWORD_MAP: &str = "auth.db";
+
+/// Loads the certificates and the password map the section asks for.
+fn load_security(conf: &SmtpsConf, conf_dir: &Path) -> Result<Security, String> {
+    let tls = match &conf.tls {
+        Some(t) if t.cert_file.is_some() || t.key_file.is_some() => Some(Arc::new(
+            ServerTls::load(t, conf_dir).map_err(|e| format!("STARTTLS: {e}"))?,
+        )),
+        _ => None,
+    };
+    let passwords: Option<Arc<dyn smx_maps::Map>> = match &conf.auth {
+        Some(_) => {
+            let path = conf_dir.join(PASSWORD_MAP);
+            let map = DbMap::open(&path, DbType::Hash)
+                .map_err(|e| format!("AUTH: password map {}: {e}", path.display()))?;
+            Some(Arc::new(map))
+        }
+        None => None,
+    };
+    Ok(Security { tls, passwords })
+}
+
 fn hostname(loaded: &Loaded) -> String {
     component::hostname(&loaded.conf)
 }
@@ -100,6 +134,13 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
         return component::EX_CONFIG;
     };
     let mut conf = Arc::new(conf.clone());
+    let mut security = match load_security(&conf, &loaded.conf_dir) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            component::log(&who, e);
+            return component::EX_CONFIG;
+        }
+    };
     let server_id = loaded.conf.smtps_ids().get(index).copied().unwrap_or(0);
     let fd_socket = conf
         .mcp
@@ -186,9 +227,10 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
                         continue;
                     };
                     let (conf, backend, host) = (conf.clone(), backend.clone(), host.clone());
+                    let security = security.clone();
                     tokio::spawn(async move {
                         let peer = Peer { addr: Some(addr), name: None };
-                        crate::smtps::serve(stream, peer, &conf, &host, backend.as_ref()).await;
+                        crate::smtps::serve_secure(stream, peer, &conf, &host, backend.as_ref(), &security).await;
                         drop(permit);
                     });
                 }
@@ -202,6 +244,10 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
                 // flags); the listening socket and ids stay as they are.
                 match reload(&loaded.config_path, name) {
                     Ok(c) => {
+                        match load_security(&c, &loaded.conf_dir) {
+                            Ok(s) => security = Arc::new(s),
+                            Err(e) => component::log(&who, format!("SIGHUP: {e}; keeping the old TLS/AUTH files")),
+                        }
                         conf = Arc::new(c);
                         component::log(&who, "SIGHUP: configuration reloaded");
                     }

@@ -2,7 +2,8 @@
 //! next hop (an idle one from the cache, checked with RSET, or a new one),
 //! send the message in as many transactions as the per-transaction
 //! recipient limit needs (README §3.8 item 16), answer one reply per
-//! recipient, and park the connection for the next delivery.
+//! recipient, and park the connection for the next delivery. STARTTLS is
+//! used whenever an SMTP server offers it (see `Client::secure`).
 //!
 //! Next hops (`crate::proto::NextHop`):
 //! - `LmtpUnix`: LMTP over a Unix socket (README §3.11 item 2, mailertable
@@ -20,8 +21,10 @@ use super::params::MailParams;
 use super::session::{Message, Outcome, Protocol, Recipient, Session};
 use crate::component;
 use crate::proto::{Delivery, DeliveryResult, NextHop, SmtpReply};
+use crate::smtps::tls::ClientTls;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -82,13 +85,27 @@ impl ClientConf {
 pub struct Client {
     conf: ClientConf,
     cache: ConnCache<Conn>,
+    /// STARTTLS when the server offers it (SMTP over TCP only).
+    tls: Option<Arc<ClientTls>>,
 }
 
 impl Client {
-    /// A client with an empty connection cache.
+    /// A client with an empty connection cache that uses STARTTLS
+    /// whenever offered, without verifying certificates (no CAs).
     pub fn new(conf: ClientConf) -> Client {
         let cache = ConnCache::new(conf.cache_entries, conf.cache_idle);
-        Client { conf, cache }
+        // Without files nothing is read from disk, so this cannot fail.
+        let tls = ClientTls::load(None, std::path::Path::new(""))
+            .ok()
+            .map(Arc::new);
+        Client { conf, cache, tls }
+    }
+
+    /// The same client with `smtpc { tls { } }` loaded (CAs to verify
+    /// servers, a client certificate), or with STARTTLS off (`None`).
+    pub fn with_tls(mut self, tls: Option<Arc<ClientTls>>) -> Client {
+        self.tls = tls;
+        self
     }
 
     /// Idle connections parked now.
@@ -305,7 +322,21 @@ impl Client {
             };
             let _ = stream.set_nodelay(true);
             let boxed: Box<dyn Stream> = Box::new(stream);
-            match Session::open(boxed, &self.conf.helo_name, protocol, self.conf.io_timeout).await {
+            let opened =
+                Session::open(boxed, &self.conf.helo_name, protocol, self.conf.io_timeout).await;
+            let opened = match (opened, &self.tls) {
+                (Ok(s), Some(tls)) if s.ext.starttls && protocol == Protocol::Smtp => {
+                    let host = if name.is_empty() {
+                        addr.ip().to_string()
+                    } else {
+                        name.to_string()
+                    };
+                    self.secure(id, &relay, s, tls, &host, *addr, protocol)
+                        .await
+                }
+                (o, _) => o,
+            };
+            match opened {
                 Ok(s) => return Ok((s, relay)),
                 Err(e) => {
                     component::log(WHO, format!("{id}: {relay}: {e}; {next}"));
@@ -329,6 +360,62 @@ impl Client {
                 (String::new(), SmtpReply::new(451, "4.4.1", text))
             }
         })
+    }
+}
+
+impl Client {
+    /// STARTTLS on a fresh session (opportunistic, like Postfix's
+    /// `smtp_tls_security_level = may`): the outcome is logged; when TLS
+    /// fails the connection is unusable, so the client connects again and
+    /// goes on in plaintext without trying STARTTLS (as Postfix does).
+    #[allow(clippy::too_many_arguments)]
+    async fn secure(
+        &self,
+        id: &str,
+        relay: &str,
+        s: Conn,
+        tls: &ClientTls,
+        host: &str,
+        addr: SocketAddr,
+        protocol: Protocol,
+    ) -> Result<Conn, super::session::SessionError> {
+        let e = match s.starttls(tls, host).await {
+            Ok(s) => {
+                if let Some(t) = &s.tls {
+                    let verify = if t.verified { "OK" } else { "NONE" };
+                    component::log(
+                        WHO,
+                        format!(
+                            "{id}: {relay}: TLS established: {} cipher={} verify={verify}",
+                            t.version, t.cipher
+                        ),
+                    );
+                }
+                return Ok(s);
+            }
+            Err(e) => e,
+        };
+        component::log(
+            WHO,
+            format!("{id}: {relay}: TLS failed: {e}; continuing in plaintext"),
+        );
+        let stream = match tokio::time::timeout(
+            self.conf.connect_timeout,
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => {
+                return Err(super::session::SessionError::Timeout(
+                    self.conf.connect_timeout,
+                ))
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let boxed: Box<dyn Stream> = Box::new(stream);
+        Session::open(boxed, &self.conf.helo_name, protocol, self.conf.io_timeout).await
     }
 }
 

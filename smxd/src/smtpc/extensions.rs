@@ -1,7 +1,8 @@
 //! The service extensions a server announces in its EHLO/LHLO reply
 //! (RFC 5321 §4.1.1.1) that the client uses: PIPELINING (RFC 2920),
 //! SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), DSN
-//! (RFC 3461) and ENHANCEDSTATUSCODES (RFC 2034). A HELO session has none.
+//! (RFC 3461), ENHANCEDSTATUSCODES (RFC 2034) and STARTTLS (RFC 3207). A
+//! HELO session has none.
 
 /// What the server offered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub struct Extensions {
     pub dsn: bool,
     /// ENHANCEDSTATUSCODES.
     pub enhanced_status: bool,
+    /// STARTTLS (RFC 3207).
+    pub starttls: bool,
 }
 
 impl Extensions {
@@ -39,6 +42,7 @@ impl Extensions {
                 "SMTPUTF8" => ext.smtputf8 = true,
                 "DSN" => ext.dsn = true,
                 "ENHANCEDSTATUSCODES" => ext.enhanced_status = true,
+                "STARTTLS" => ext.starttls = true,
                 _ => {}
             }
         }
@@ -76,6 +80,7 @@ mod tests {
                 smtputf8: true,
                 dsn: true,
                 enhanced_status: true,
+                starttls: true,
             }
         );
         let e = Extensions::parse(&["x".to_string(), "SIZE".to_string()]);

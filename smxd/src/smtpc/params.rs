@@ -109,6 +109,7 @@ mod tests {
             smtputf8: true,
             dsn: true,
             enhanced_status: true,
+            starttls: false,
         }
     }
 

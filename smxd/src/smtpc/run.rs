@@ -65,7 +65,24 @@ async fn run(loaded: Loaded, id: Option<&str>) -> i32 {
     let pid = std::process::id();
     let id = id.map(|i| format!(" id={i}")).unwrap_or_default();
     let conf = ClientConf::from_config(&loaded.conf, loaded.queue_dir.clone());
-    let client = Arc::new(Client::new(conf));
+    // smtpc { tls { } }: CA certificates to verify servers, a client
+    // certificate to present (README §3.11). Unusable files: exit 78.
+    let tls = match &loaded.conf.global.smtpc.tls {
+        Some(t) => match crate::smtps::tls::ClientTls::load(Some(t), &loaded.conf_dir) {
+            Ok(tls) => Some(std::sync::Arc::new(tls)),
+            Err(e) => {
+                component::log(WHO, format!("STARTTLS: {e}"));
+                return component::EX_CONFIG;
+            }
+        },
+        None => None,
+    };
+    // Without `tls { }` the default client still encrypts when offered.
+    let client = match tls {
+        Some(t) => Client::new(conf).with_tls(Some(t)),
+        None => Client::new(conf),
+    };
+    let client = Arc::new(client);
     let mut signals = match component::Signals::install(WHO) {
         Ok(s) => s,
         Err(code) => return code,

@@ -17,6 +17,13 @@
 //!   temporary failures (`451 4.4.2`, `451 4.5.0`) and the session
 //!   unusable.
 //!
+//! - [`Session::starttls`] (RFC 3207): STARTTLS, the handshake, and EHLO
+//!   again over TLS (§4.2: the client forgets what it learnt before). A
+//!   server that sends anything after its `220` before the handshake is
+//!   not trusted with it (the mirror image of CVE-2011-0411): the session
+//!   fails. Any failure leaves the connection unusable; the caller decides
+//!   to reconnect in plaintext.
+//!
 //! The session does no logging: it has no queue id; the caller logs.
 
 use super::data::DotStuffer;
@@ -24,6 +31,8 @@ use super::extensions::Extensions;
 use super::params::{rcpt_params, MailParams};
 use super::reply::{read_reply, Reply, ReplyError};
 use crate::proto::SmtpReply;
+use crate::smtps::tls::ClientTls;
+use crate::smtps::TlsInfo;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -135,6 +144,10 @@ pub struct Session<S> {
     open_transaction: bool,
     /// The dialogue lost its footing: do not use the session again.
     broken: bool,
+    /// Our name in EHLO (said again after STARTTLS).
+    helo_name: String,
+    /// What STARTTLS established, once it did.
+    pub tls: Option<TlsInfo>,
 }
 
 fn clean(s: &str) -> bool {
@@ -156,6 +169,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             protocol,
             open_transaction: false,
             broken: false,
+            helo_name: helo_name.to_string(),
+            tls: None,
         };
         let greeting = s.reply().await?;
         if !greeting.is_success() {
@@ -180,6 +195,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return Err(SessionError::Refused(helo.to_smtp()));
         }
         s.quit_quietly().await;
+        Err(SessionError::Refused(hello.to_smtp()))
+    }
+
+    /// Builds the session around a stream and sends EHLO (after STARTTLS).
+    async fn ehlo_again(mut self) -> Result<Session<S>, SessionError> {
+        let hello = self
+            .command(&format!("EHLO {}\r\n", self.helo_name))
+            .await?;
+        if hello.is_success() {
+            self.ext = Extensions::parse(&hello.lines);
+            return Ok(self);
+        }
+        self.quit_quietly().await;
         Err(SessionError::Refused(hello.to_smtp()))
     }
 
@@ -475,5 +503,75 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         out.clear();
         stuffer.finish(&mut out);
         self.send(&out).await
+    }
+}
+
+/// Why STARTTLS did not give a TLS session.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsFailure {
+    /// STARTTLS was refused, or its dialogue failed.
+    #[error("STARTTLS: {0}")]
+    Session(#[from] SessionError),
+    /// The server spoke before the handshake.
+    #[error("the server sent data after its 220 reply to STARTTLS")]
+    Injected,
+    /// The handshake failed.
+    #[error("handshake: {0}")]
+    Handshake(std::io::Error),
+    /// The handshake timed out.
+    #[error("handshake timeout")]
+    Timeout,
+}
+
+impl Session<Box<dyn super::deliver::Stream>> {
+    /// STARTTLS, the handshake with `host` (the name sent in SNI and
+    /// checked against the certificate when CAs are configured), and EHLO
+    /// again. On `Err` the connection is unusable.
+    pub async fn starttls(
+        mut self,
+        tls: &ClientTls,
+        host: &str,
+    ) -> Result<Session<Box<dyn super::deliver::Stream>>, TlsFailure> {
+        let r = self.command("STARTTLS\r\n").await?;
+        if r.code != 220 {
+            self.quit_quietly().await;
+            return Err(SessionError::Refused(r.to_smtp()).into());
+        }
+        if !self.io.buffer().is_empty() {
+            return Err(TlsFailure::Injected);
+        }
+        // A host that is no valid name (cannot happen for DNS names and IP
+        // addresses) is sent as 127.0.0.1: the certificate is not checked
+        // against it for opportunistic TLS anyway.
+        let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap_or(
+            rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+        );
+        let Session {
+            io,
+            timeout,
+            protocol,
+            helo_name,
+            ..
+        } = self;
+        let stream = io.into_inner();
+        let tls_stream =
+            match tokio::time::timeout(timeout, tls.connector.connect(name, stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(TlsFailure::Handshake(e)),
+                Err(_) => return Err(TlsFailure::Timeout),
+            };
+        let info = tls.info(tls_stream.get_ref().1, host);
+        let boxed: Box<dyn super::deliver::Stream> = Box::new(tls_stream);
+        let s = Session {
+            io: BufReader::new(boxed),
+            timeout,
+            ext: Extensions::default(),
+            protocol,
+            open_transaction: false,
+            broken: false,
+            helo_name,
+            tls: Some(info),
+        };
+        Ok(s.ehlo_again().await?)
     }
 }

@@ -13,8 +13,8 @@
 //!   general). UTF-8 is accepted by the grammar (RFC 6531 §3.3); the
 //!   session refuses a non-ASCII address unless MAIL carried `SMTPUTF8`.
 //! - Parameters: SIZE, BODY=7BIT|8BITMIME (8BITMIME only when offered),
-//!   AUTH (RFC 4954 §5; smx offers no AUTH here, so the value is kept but
-//!   never trusted), SMTPUTF8, RET, ENVID (MAIL); NOTIFY, ORCPT (RCPT).
+//!   AUTH (RFC 4954 §5; xtext-checked here, kept by `mail.rs` only for an
+//!   authenticated client), SMTPUTF8, RET, ENVID (MAIL); NOTIFY, ORCPT (RCPT).
 //!   Unknown ones get `555 5.5.4`, bad values and duplicates `501 5.5.4`.
 
 use super::reply::Reply;
@@ -117,8 +117,8 @@ pub struct MailParams {
     pub ret: Option<Ret>,
     /// ENVID= as sent (xtext-encoded, RFC 3461 §4.4).
     pub envid: Option<String>,
-    /// AUTH= as sent (RFC 4954 §5); untrusted, since the client did not
-    /// authenticate to this server.
+    /// AUTH= as sent (RFC 4954 §5); `mail.rs` drops it unless the client
+    /// authenticated to this server.
     pub auth: Option<String>,
 }
 

@@ -6,7 +6,9 @@
 //! CRLF): 512 octets for every command, extended for MAIL by the
 //! extensions smx offers (SIZE +26 RFC 1870, ENVID/RET +100 RFC 3461,
 //! AUTH +500 RFC 4954, SMTPUTF8 +10 RFC 6531) and for RCPT by 500
-//! (NOTIFY/ORCPT, RFC 3461 §4). Longer lines get `500 5.5.2`.
+//! (NOTIFY/ORCPT, RFC 3461 §4). AUTH lines (RFC 4954 §4 allows 12288
+//! octets) may be as long as the longest line the reader keeps, enough for
+//! PLAIN and LOGIN. Longer lines get `500 5.5.2`.
 
 use super::reply::Reply;
 
@@ -49,6 +51,10 @@ pub enum Command {
     Vrfy,
     /// HELP [string].
     Help,
+    /// STARTTLS (RFC 3207).
+    StartTls,
+    /// AUTH mechanism [initial-response] (RFC 4954), the argument as sent.
+    Auth(String),
     /// A verb smx knows but does not offer (EXPN, TURN, ETRN, ...).
     NotImplemented,
 }
@@ -88,6 +94,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     let limit = match verb.as_str() {
         "MAIL" => MAIL_LINE_MAX,
         "RCPT" => RCPT_LINE_MAX,
+        "AUTH" => READ_LINE_MAX,
         _ => COMMAND_LINE_MAX,
     };
     if line.len() + 2 > limit {
@@ -135,9 +142,15 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
             }
         }
         "BDAT" => bdat(arg),
-        "EXPN" | "TURN" | "ETRN" | "ATRN" | "SEND" | "SOML" | "SAML" | "STARTTLS" | "AUTH" => {
-            Ok(Command::NotImplemented)
+        "STARTTLS" => no_arg(Command::StartTls),
+        "AUTH" => {
+            if arg.trim().is_empty() {
+                Err(ParseError::Syntax(Reply::syntax("AUTH mechanism")))
+            } else {
+                Ok(Command::Auth(arg.trim().to_string()))
+            }
         }
+        "EXPN" | "TURN" | "ETRN" | "ATRN" | "SEND" | "SOML" | "SAML" => Ok(Command::NotImplemented),
         _ => Err(ParseError::Unknown),
     }
 }
@@ -200,6 +213,11 @@ mod tests {
             (b"BDAT 1 FIRST", Err(ParseError::BdatSyntax)),
             (b"BDAT -1", Err(ParseError::BdatSyntax)),
             (b"EXPN x", Ok(Command::NotImplemented)),
+            (b"starttls", Ok(Command::StartTls)),
+            (
+                b"AUTH PLAIN AGpvZQBz",
+                Ok(Command::Auth("PLAIN AGpvZQBz".into())),
+            ),
             (b"FOO", Err(ParseError::Unknown)),
             (b"", Err(ParseError::Unknown)),
         ];

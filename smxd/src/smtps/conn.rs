@@ -5,8 +5,17 @@
 //! Command lines end only at CRLF. A line with a bare CR or a line ended
 //! by a bare LF is returned as [`Line::BareNewline`] (the session answers
 //! `500 5.5.2`), so that command and data framing agree on what a line is.
+//!
+//! STARTTLS ([`Conn::start_tls`], RFC 3207 §4.2): the `220` is flushed,
+//! then every octet the client sent after the STARTTLS line and that is
+//! already buffered is thrown away before the handshake, so that no
+//! plaintext command can be injected into the TLS session
+//! (CVE-2011-0411).
 
+use super::backend::TlsInfo;
 use super::reply::Reply;
+use super::stream::MaybeTls;
+use super::tls::ServerTls;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::Poll;
@@ -193,5 +202,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             self.fill().await?;
         }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<MaybeTls<S>> {
+    /// Sends the pending replies (the `220`), discards pipelined
+    /// plaintext, and runs the server side of the TLS handshake. On an
+    /// error the stream is gone and the session must end.
+    pub async fn start_tls(&mut self, tls: &ServerTls) -> Result<TlsInfo, IoStop> {
+        self.flush().await?;
+        self.input.clear();
+        self.pos = 0;
+        let Some(plain) = self.io.take_plain() else {
+            return Err(IoStop::Closed);
+        };
+        match tokio::time::timeout(self.timeout, tls.acceptor.accept(plain)).await {
+            Ok(Ok(s)) => {
+                let info = tls.info(s.get_ref().1);
+                self.io = MaybeTls::Server(Box::new(s));
+                Ok(info)
+            }
+            Ok(Err(_)) => Err(IoStop::Closed),
+            Err(_) => Err(IoStop::Timeout),
+        }
+    }
+
+    /// True once TLS is established.
+    pub fn is_tls(&self) -> bool {
+        self.io.is_tls()
     }
 }

@@ -1,4 +1,5 @@
-//! EHLO and HELO (RFC 5321 §4.1.1.1): the EHLO keywords this server offers.
+//! EHLO and HELO (RFC 5321 §4.1.1.1): the EHLO keywords this server offers
+//! (STARTTLS and AUTH as `auth.rs` decides).
 //!
 //! EHLO/HELO may be repeated; each one resets the transaction (§4.1.4).
 //! With `strict_ehlo_checks` the argument must be a domain or an address
@@ -39,6 +40,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
                 .iter()
                 .map(|s| s.to_string()),
         );
+        if self.offers_starttls() {
+            kw.push("STARTTLS".to_string());
+        }
+        let mechs = self.offered_mechanisms();
+        if !mechs.is_empty() {
+            let names: Vec<&str> = mechs.iter().map(|m| m.name()).collect();
+            kw.push(format!("AUTH {}", names.join(" ")));
+        }
         self.send(Reply::ehlo(self.hostname, kw))
     }
 }

@@ -1,4 +1,5 @@
-//! MAIL FROM (RFC 5321 §4.1.1.2): opens a transaction.
+//! MAIL FROM (RFC 5321 §4.1.1.2): opens a transaction. The AUTH= parameter
+//! (RFC 4954 §5) is kept only from an authenticated client.
 
 use super::address::{parse_mail, ParamContext};
 use super::backend::{Backend, Verdict};
@@ -25,10 +26,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
         if self.counts.transactions >= self.conf.max_transactions {
             return self.send(Reply::too_many(self.hostname, "transactions"));
         }
-        let (sender, mail) = match parse_mail(arg, &self.params()) {
+        let (sender, mut mail) = match parse_mail(arg, &self.params()) {
             Ok(v) => v,
             Err(r) => return self.refuse(r),
         };
+        if self.info.auth.is_none() {
+            // RFC 4954 §5: AUTH= from a client that did not authenticate
+            // is not passed on.
+            mail.auth = None;
+        }
         if let Verdict::Reject(r) = self.backend.mail(&self.info, &sender, &mail).await {
             return self.send(r);
         }

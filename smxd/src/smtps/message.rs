@@ -94,13 +94,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
         if count_received(&message) + 1 > self.conf.max_hops {
             return self.send(Reply::too_many_hops());
         }
-        let protocol = if tx.mail.smtputf8 {
-            "UTF8SMTP"
-        } else if self.info.esmtp {
-            "ESMTP"
-        } else {
-            "SMTP"
-        };
+        let protocol = protocol_name(
+            tx.mail.smtputf8,
+            self.info.esmtp,
+            self.info.tls.is_some(),
+            self.info.auth.is_some(),
+        );
         let helo = self.info.helo.clone().unwrap_or_default();
         let for_rcpt = match tx.recipients.as_slice() {
             [one] => Some(one.path.to_string()),
@@ -111,6 +110,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
             &helo,
             self.hostname,
             protocol,
+            self.info.tls.as_ref(),
             for_rcpt.as_deref(),
             SystemTime::now(),
         );
@@ -132,5 +132,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
             }
             Err(r) => self.send(r),
         }
+    }
+}
+
+/// The `with` protocol of RFC 3848 / RFC 6531: `ESMTP` plus `S` for TLS
+/// and `A` for AUTH, `UTF8SMTP` likewise; plain `SMTP` after HELO.
+pub(super) fn protocol_name(utf8: bool, esmtp: bool, tls: bool, auth: bool) -> &'static str {
+    match (utf8, esmtp, tls, auth) {
+        (true, _, false, false) => "UTF8SMTP",
+        (true, _, true, false) => "UTF8SMTPS",
+        (true, _, false, true) => "UTF8SMTPA",
+        (true, _, true, true) => "UTF8SMTPSA",
+        (false, false, _, _) => "SMTP",
+        (false, true, false, false) => "ESMTP",
+        (false, true, true, false) => "ESMTPS",
+        (false, true, false, true) => "ESMTPA",
+        (false, true, true, true) => "ESMTPSA",
     }
 }

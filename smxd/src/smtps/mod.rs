@@ -1,6 +1,6 @@
 //! The SMTP server (README §3.10): one [`serve`] call runs one SMTP session
-//! over any `AsyncRead + AsyncWrite` (TCP, TLS later, or an in-memory pipe
-//! in tests). It speaks RFC 5321 with PIPELINING (RFC 2920), 8BITMIME
+//! over any `AsyncRead + AsyncWrite` (TCP, or an in-memory pipe in tests),
+//! upgraded to TLS by STARTTLS (RFC 3207) when [`Security`] allows. It speaks RFC 5321 with PIPELINING (RFC 2920), 8BITMIME
 //! (RFC 6152, when the `8bitmime` flag is set), SIZE (RFC 1870),
 //! ENHANCEDSTATUSCODES (RFC 2034/3463), DSN (RFC 3461), SMTPUTF8
 //! (RFC 6531) and CHUNKING (RFC 3030), and applies the limits of §3.10.
@@ -32,11 +32,15 @@
 //! - `data.rs`: DATA framing (smuggling-proof; bare CR/LF decision there).
 //! - `bdat.rs`: CHUNKING rules.
 //! - `received.rs`: the `Received:` header.
+//! - `stream.rs`, `tls.rs`: plaintext-or-TLS stream, certificates, what a
+//!   handshake established; `auth.rs`: STARTTLS (RFC 3207) and AUTH
+//!   (RFC 4954) in the session; `sasl.rs`: PLAIN (RFC 4616) and LOGIN.
 //! - `conn.rs`: buffered reads, timeouts, pipelined reply flushing.
 //! - `session.rs`: the state machine and the limits; `hello.rs`,
 //!   `mail.rs`, `rcpt.rs`, `message.rs`: the commands.
 
 pub mod address;
+mod auth;
 pub mod backend;
 pub mod bdat;
 pub mod command;
@@ -48,13 +52,28 @@ mod message;
 mod rcpt;
 pub mod received;
 pub mod reply;
+pub mod sasl;
 mod session;
+pub mod stream;
+pub mod tls;
 
-pub use backend::{Backend, Envelope, Peer, Recipient, SessionInfo, Verdict};
+pub use backend::{AuthInfo, Backend, Envelope, Peer, Recipient, SessionInfo, TlsInfo, Verdict};
 pub use reply::Reply;
 
 use smx_grammar::config::SmtpsConf;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// What STARTTLS and AUTH need beyond the configuration section: the
+/// loaded certificates and the password map. The default offers neither.
+#[derive(Clone, Default)]
+pub struct Security {
+    /// STARTTLS is offered when set.
+    pub tls: Option<Arc<tls::ServerTls>>,
+    /// User name (lower case) → password hash (`smx_maps::kind::passwords`);
+    /// AUTH is offered over TLS when set.
+    pub passwords: Option<Arc<dyn smx_maps::Map>>,
+}
 
 /// Runs one SMTP session on `stream` until QUIT, a closing error, a
 /// timeout or the client's disconnect. `hostname` is used in the greeting
@@ -64,7 +83,22 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     B: Backend,
 {
-    session::Session::new(stream, peer, conf, hostname, backend)
+    serve_secure(stream, peer, conf, hostname, backend, &Security::default()).await
+}
+
+/// [`serve`] with STARTTLS and AUTH as `security` allows.
+pub async fn serve_secure<S, B>(
+    stream: S,
+    peer: Peer,
+    conf: &SmtpsConf,
+    hostname: &str,
+    backend: &B,
+    security: &Security,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    B: Backend,
+{
+    session::Session::new(stream, peer, conf, hostname, backend, security)
         .run()
         .await
 }

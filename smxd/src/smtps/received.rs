@@ -1,7 +1,9 @@
 //! The `Received:` header field the server prepends (RFC 5321 §4.4,
-//! RFC 5322 §3.6.7), with the protocol names of RFC 3848 / RFC 6531.
+//! RFC 5322 §3.6.7), with the protocol names of RFC 3848 / RFC 6531 and,
+//! after STARTTLS, a comment with the TLS version, cipher and whether the
+//! client certificate verified (`verify=OK|FAIL|NO`, as sendmail writes).
 
-use super::backend::Peer;
+use super::backend::{Peer, TlsInfo};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Builds the header, folded, ending in CRLF. `for_rcpt` is given only
@@ -12,6 +14,7 @@ pub fn received(
     helo: &str,
     hostname: &str,
     protocol: &str,
+    tls: Option<&TlsInfo>,
     for_rcpt: Option<&str>,
     now: SystemTime,
 ) -> String {
@@ -24,6 +27,19 @@ pub fn received(
     let helo: String = helo.chars().filter(|c| !c.is_control()).take(255).collect();
     let mut h =
         format!("Received: from {helo} ({client})\r\n\tby {hostname} (smx) with {protocol}");
+    if let Some(t) = tls {
+        let verify = if t.verified {
+            "OK"
+        } else if t.cert_subject.is_some() {
+            "FAIL"
+        } else {
+            "NO"
+        };
+        h.push_str(&format!(
+            "\r\n\t(version={} cipher={} verify={verify})",
+            t.version, t.cipher
+        ));
+    }
     if let Some(r) = for_rcpt {
         h.push_str(&format!("\r\n\tfor {r}"));
     }

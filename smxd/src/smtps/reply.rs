@@ -94,6 +94,54 @@ impl Reply {
     }
 
     // --- the table -------------------------------------------------------
+    /// `220 2.0.0`: go ahead with the TLS handshake (RFC 3207 §4).
+    pub fn ready_tls() -> Self {
+        Reply::new(220, "2.0.0", "Ready to start TLS")
+    }
+
+    /// `235 2.7.0` (RFC 4954 §6).
+    pub fn auth_ok() -> Self {
+        Reply::new(235, "2.7.0", "Authentication successful")
+    }
+
+    /// `334`: a SASL challenge, base64 (RFC 4954 §4); no enhanced code.
+    pub fn challenge(b64: &str) -> Self {
+        Reply::new(334, "", b64)
+    }
+
+    /// `535 5.7.8` (RFC 4954 §6).
+    pub fn auth_failed() -> Self {
+        Reply::new(535, "5.7.8", "Authentication credentials invalid")
+    }
+
+    /// `538 5.7.11`: the mechanism needs TLS (RFC 4954 §6).
+    pub fn auth_needs_tls() -> Self {
+        Reply::new(
+            538,
+            "5.7.11",
+            "Encryption required for requested authentication mechanism",
+        )
+    }
+
+    /// `454 4.7.0`: the password map failed temporarily (RFC 4954 §6).
+    pub fn auth_temp() -> Self {
+        Reply::new(454, "4.7.0", "Temporary authentication failure")
+    }
+
+    /// `501 5.0.0`: the client sent `*` (RFC 4954 §4).
+    pub fn auth_cancelled() -> Self {
+        Reply::new(501, "5.0.0", "Authentication cancelled")
+    }
+
+    /// `501 5.5.2`: a response that is not base64 (RFC 4954 §4).
+    pub fn auth_bad_encoding() -> Self {
+        Reply::new(501, "5.5.2", "Cannot decode response")
+    }
+
+    /// `504 5.5.4`: unknown or not offered mechanism (RFC 4954 §4).
+    pub fn auth_unknown_mechanism() -> Self {
+        Reply::new(504, "5.5.4", "Unrecognized authentication type")
+    }
 
     /// `220` greeting.
     pub fn greeting(host: &str) -> Self {

@@ -1,6 +1,7 @@
 //! The SMTP session: state, the command loop, the simple commands (RSET,
-//! NOOP, VRFY, HELP, QUIT) and the §3.10 limits. EHLO/HELO, MAIL, RCPT and
-//! DATA/BDAT live in their own files as `impl Session` blocks.
+//! NOOP, VRFY, HELP, QUIT) and the §3.10 limits. EHLO/HELO, MAIL, RCPT,
+//! DATA/BDAT and STARTTLS/AUTH live in their own files as `impl Session`
+//! blocks.
 //!
 //! Limits (README §3.10 items 7–14, 20), all counted here:
 //! - `max_bad_commands_per_session` / `_per_transaction`: unknown and
@@ -30,6 +31,8 @@ use super::bdat::Chunks;
 use super::command::{self, Command, ParseError, READ_LINE_MAX};
 use super::conn::{Conn, IoStop, Line};
 use super::reply::Reply;
+use super::stream::MaybeTls;
+use super::Security;
 use smx_grammar::config::SmtpsConf;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -62,14 +65,16 @@ pub(super) struct Counters {
     pub(super) nop_tx: u64,
     pub(super) rcpt_session: u64,
     pub(super) transactions: u64,
+    pub(super) auth_failures: u64,
 }
 
 /// One SMTP session.
 pub(super) struct Session<'a, S, B> {
-    pub(super) conn: Conn<S>,
+    pub(super) conn: Conn<MaybeTls<S>>,
     pub(super) conf: &'a SmtpsConf,
     pub(super) hostname: &'a str,
     pub(super) backend: &'a B,
+    pub(super) security: &'a Security,
     pub(super) info: SessionInfo,
     pub(super) tx: Option<Transaction>,
     pub(super) counts: Counters,
@@ -82,12 +87,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'a, S, B> {
         conf: &'a SmtpsConf,
         hostname: &'a str,
         backend: &'a B,
+        security: &'a Security,
     ) -> Self {
         Session {
-            conn: Conn::new(stream, conf.io_timeout),
+            conn: Conn::new(MaybeTls::Plain(stream), conf.io_timeout),
             conf,
             hostname,
             backend,
+            security,
             info: SessionInfo {
                 peer,
                 helo: None,
@@ -147,6 +154,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'a, S, B> {
             Command::Vrfy => self.nop(|_| Reply::vrfy()),
             Command::Help => self.nop(|_| Reply::help()),
             Command::Quit => self.send(Reply::bye(self.hostname)),
+            Command::StartTls => self.starttls().await,
+            Command::Auth(a) => self.auth(&a).await,
             Command::NotImplemented => self.bad_command(Reply::not_implemented()),
         }
     }
