@@ -115,7 +115,7 @@ fn the_control_socket_lists_and_acts_on_deferred_mail() {
                access_map { file = \"access.db\"; } }
         lmtpl { }";
     // Port 9 refuses connections: every delivery is deferred.
-    let mt = "localhost lmtp:\nmx.example.test lmtp:\ndown.test 9^esmtp:[127.0.0.1]\n\
+    let mt = "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\ndown.test 9^esmtp:[127.0.0.1]\n\
               other.test 9^esmtp:[127.0.0.1]\n";
     let mut smx = Smx::start_with(&dir.0, mt, conf, "flags = { access };");
     for to in ["a@down.test", "b@down.test", "c@other.test"] {
@@ -283,7 +283,7 @@ fn smxctl_lists_as_json_and_bulk_deletes_by_domain_with_yes() {
     common::access_map(&dir.0, &[]);
     let conf = "qmgr { retry_min_delay = 1h; retry_max_delay = 2h; }
         smar { access_map { file = \"access.db\"; } }";
-    let mt = "localhost lmtp:\ndown.test 9^esmtp:[127.0.0.1]\nkeep.test 9^esmtp:[127.0.0.1]\n";
+    let mt = "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\ndown.test 9^esmtp:[127.0.0.1]\nkeep.test 9^esmtp:[127.0.0.1]\n";
     let smx = Smx::start_with(&dir.0, mt, conf, "flags = { access };");
     for to in ["a@down.test", "b@down.test", "c@keep.test"] {
         swaks(smx.port, "someone@example.org", to, "for smxctl");

@@ -273,7 +273,7 @@ fn relays_to_smtp_sink_and_delivers_locally_into_maildir() {
     let sink = SmtpSink::start(&dir.0);
     let extra = base_conf(&dir.0);
     let mt = format!(
-        "localhost lmtp:\nsink.test {}^esmtp:[127.0.0.1]\n",
+        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nsink.test {}^esmtp:[127.0.0.1]\n",
         sink.port
     );
     let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
@@ -321,7 +321,7 @@ fn a_next_hop_answering_451_gets_the_message_on_a_later_try() {
     });
     let extra = base_conf(&dir.0);
     let mt = format!(
-        "localhost lmtp:\nflaky.test {}^esmtp:[127.0.0.1]\n",
+        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nflaky.test {}^esmtp:[127.0.0.1]\n",
         next.port
     );
     let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
@@ -359,7 +359,7 @@ fn a_550_makes_an_rfc3464_bounce_that_reaches_the_sender() {
     });
     let extra = base_conf(&dir.0);
     let mt = format!(
-        "localhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
+        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
         next.port
     );
     let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
@@ -416,7 +416,7 @@ fn aliases_expand_nested_and_owner_lists_set_the_sender() {
     let next = Scripted::start(|_, _| "250 2.1.5 ok");
     let extra = base_conf(&dir.0);
     let mt = format!(
-        "localhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
+        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
         next.port
     );
     let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
@@ -499,28 +499,13 @@ fn mx_routing_in_preference_order_fails_over_to_the_second_mx() {
     let backup = Scripted::start_on(TcpListener::bind("127.0.0.3:25").unwrap(), |_, _| {
         "250 2.1.5 ok"
     });
-    let extra = format!(
-        "{}
-smar {{ nameserver = {}; DNS_timeout = 2s; }}",
-        base_conf(&dir.0),
-        dns.addr
+    let extra = base_conf_with(
+        &dir.0,
+        &format!("nameserver = {}; DNS_timeout = 2s;", dns.addr),
     );
-    // Two smar sections would be an error: put nameserver into the first.
-    let extra = extra.replacen(
-        "smar {",
-        &format!("smar {{ nameserver = {}; DNS_timeout = 2s;", dns.addr),
-        1,
-    );
-    let extra = extra
-        .rsplit_once(
-            "
-smar {",
-        )
-        .map_or(extra.clone(), |(a, _)| a.to_string());
     let smx = Smx::start_with(
         &dir.0,
-        "localhost lmtp:
-",
+        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\n",
         &extra,
         "flags = { access };",
     );
@@ -606,7 +591,11 @@ fn lmtp_delivery_to_dovecot() {
         "smtpc {{ LMTP_socket = \"{}\"; }}",
         dovecot.socket().display()
     );
-    let smx = Smx::start_with_mt(&dir.0, "localhost lmtp:\n", &extra);
+    let smx = Smx::start_with_mt(
+        &dir.0,
+        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\n",
+        &extra,
+    );
     let (ok, out) = swaks(
         smx.port,
         "sender@example.org",
@@ -712,7 +701,7 @@ fn delay_notice_then_one_merged_bounce_on_expiry() {
                 DSN_handling { merge_delay_max = 1h; } }",
     );
     let mt = format!(
-        "localhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
+        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
         next.port
     );
     let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
@@ -766,7 +755,7 @@ fn a_failed_bounce_goes_to_postmaster() {
     let next = Scripted::start(|_, _| "550 5.1.1 nobody here");
     let extra = base_conf(&dir.0);
     let mt = format!(
-        "localhost lmtp:\nmx.example.test lmtp:\nreject.test {}^esmtp:[127.0.0.1]\n",
+        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\nreject.test {}^esmtp:[127.0.0.1]\n",
         next.port
     );
     let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");

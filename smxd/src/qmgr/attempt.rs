@@ -321,9 +321,15 @@ pub async fn run(s: &Arc<Scheduler>, mut job: Deferred, from_defedb: bool) {
     job.unreported.append(&mut bounced);
     let merge = u64::try_from(s.conf.merge_delay_max.as_micros()).unwrap_or(u64::MAX);
     let report_due = job.unreported_since.saturating_add(merge);
+    // A bounce that cannot be queued now (disk or IQDB full) keeps the
+    // message in the queue until it can.
+    let mut notice_pending = false;
     if !job.unreported.is_empty() && (!deferred_any || now >= report_due) {
         let failed = std::mem::take(&mut job.unreported);
-        s.bouncer.failed(s, &job, &failed).await;
+        if !s.bouncer.failed(s, &job, &failed).await {
+            job.unreported = failed;
+            notice_pending = true;
+        }
     }
     if deferred_any
         && !job.delay_notified
@@ -333,11 +339,14 @@ pub async fn run(s: &Arc<Scheduler>, mut job: Deferred, from_defedb: bool) {
         job.delay_notified = true;
         s.bouncer.delayed(s, &job).await;
     }
-    if deferred_any {
+    if deferred_any || notice_pending {
         job.next_try = now.saturating_add(
             u64::try_from(s.conf.backoff(job.tries).as_micros()).unwrap_or(u64::MAX),
         );
-        if !job.unreported.is_empty() {
+        if notice_pending {
+            job.next_try =
+                now.saturating_add(u64::try_from(s.conf.retry_min.as_micros()).unwrap_or(u64::MAX));
+        } else if !job.unreported.is_empty() {
             // Try again (and report) when the merge delay is over.
             job.next_try = job.next_try.min(report_due);
         }

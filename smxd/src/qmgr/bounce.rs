@@ -65,13 +65,14 @@ impl Bouncer {
     }
 
     /// Recipients of `job` failed for good: `(index, address, reply,
-    /// relay)`.
+    /// relay)`. False when the bounce could not be queued (disk or IQDB
+    /// full): the caller keeps the failures and tries again later.
     pub async fn failed(
         &self,
         s: &Arc<Scheduler>,
         job: &Deferred,
         failed: &[(u32, String, SmtpReply, String)],
-    ) {
+    ) -> bool {
         let rcpts: Vec<DsnRcpt> = failed
             .iter()
             .filter(|(i, ..)| wants(job, *i, Kind::Failure))
@@ -86,7 +87,7 @@ impl Bouncer {
                 will_retry_until: None,
             })
             .collect();
-        self.send(s, job, &rcpts, Kind::Failure).await;
+        self.send(s, job, &rcpts, Kind::Failure).await
     }
 
     /// `job` has waited `queue_delay_timeout`: tell the sender which
@@ -115,12 +116,26 @@ impl Bouncer {
                 }
             })
             .collect();
-        self.send(s, job, &rcpts, Kind::Delay).await;
+        if !self.send(s, job, &rcpts, Kind::Delay).await {
+            component::log(
+                s.who,
+                format!("{}: the delay notice is not sent", job.ta.id),
+            );
+        }
     }
 
-    async fn send(&self, s: &Arc<Scheduler>, job: &Deferred, rcpts: &[DsnRcpt], kind: Kind) {
+    /// Makes and queues the notices; true when there was nothing to send
+    /// or every notice is queued (a retry after a partial failure may
+    /// repeat the notices that were queued).
+    async fn send(
+        &self,
+        s: &Arc<Scheduler>,
+        job: &Deferred,
+        rcpts: &[DsnRcpt],
+        kind: Kind,
+    ) -> bool {
         if rcpts.is_empty() {
-            return;
+            return true;
         }
         let id = job.ta.id;
         let to = if !job.ta.sender.is_empty() {
@@ -131,12 +146,12 @@ impl Bouncer {
                 s.who,
                 format!("{id}: undeliverable notice to postmaster; dropped"),
             );
-            return;
+            return true;
         } else if kind == Kind::Failure {
             // A failed notice (sender <>) goes to postmaster.
             "postmaster".to_string()
         } else {
-            return;
+            return true;
         };
         // A missing content file (lost from the queue) gives a notice
         // without the original.
@@ -146,6 +161,7 @@ impl Bouncer {
         let mail = dsn::parse_mail(&job.ta.sender_params);
         let ret = mail.ret.unwrap_or(dsn::Ret::Hdrs);
         let qid = id.to_string();
+        let mut all = true;
         for chunk in dsn::chunks(rcpts, self.max_per_dsn) {
             let input = DsnInput {
                 reporting_mta: &self.hostname,
@@ -161,8 +177,9 @@ impl Bouncer {
             };
             let message = dsn::build(&input);
             let params = dsn::sender_params(&input, &message);
-            self.queue_notice(s, &qid, &to, message, params, kind).await;
+            all &= self.queue_notice(s, &qid, &to, message, params, kind).await;
         }
+        all
     }
 
     /// Stores and commits one notice, then schedules it.
@@ -174,7 +191,7 @@ impl Bouncer {
         message: Vec<u8>,
         sender_params: String,
         kind: Kind,
-    ) {
+    ) -> bool {
         let id = self.ids.next_id();
         let what = match kind {
             Kind::Failure => "bounce",
@@ -186,7 +203,7 @@ impl Bouncer {
             Err(e) => {
                 let _ = s.queue.cdb().remove(id);
                 component::log(s.who, format!("{about}: cannot store the {what}: {e}"));
-                return;
+                return false;
             }
         };
         let ta = Transaction {
@@ -204,10 +221,15 @@ impl Bouncer {
                     format!("{id}: from=<>, size={size}, nrcpt=1 ({what} of {about} to <{to}>)"),
                 );
                 s.submit(ta);
+                true
             }
             Err(e) => {
                 let _ = s.queue.cdb().remove(id);
-                component::log(s.who, format!("{about}: cannot queue the {what}: {e}"));
+                component::log(
+                    s.who,
+                    format!("{about}: cannot queue the {what}: {e}; will try again"),
+                );
+                false
             }
         }
     }

@@ -146,7 +146,15 @@ pub async fn bounce_one(s: &Arc<Scheduler>, id: QueueId) -> bool {
     // Failures still waiting to be merged go into the same report.
     let mut all = std::mem::take(&mut job.unreported);
     all.extend(failed);
-    s.bouncer.failed(s, &job, &all).await;
+    if !s.bouncer.failed(s, &job, &all).await {
+        // Not queued: keep the message, with the failures still to report.
+        job.unreported = all;
+        job.unreported_since = 0;
+        job.next_try = 0;
+        job.held = false;
+        s.schedule(job);
+        return false;
+    }
     match s.queue.deferred_done(id).await {
         Ok(()) => true,
         Err(e) => {
