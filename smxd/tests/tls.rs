@@ -317,6 +317,53 @@ fn swaks_tls_and_auth_against_smxd() {
     assert!(smx.stop());
 }
 
+/// Relaying (issue 6): refused to a client that did not authenticate,
+/// allowed after AUTH with a mechanism of `trusted_mechs`, refused after
+/// AUTH with another mechanism.
+#[test]
+fn auth_with_a_trusted_mechanism_allows_relaying() {
+    if !have("swaks") {
+        return;
+    }
+    let dir = TestDir::new("tls-relay");
+    let p = pki();
+    p.write(&dir.0);
+    password_map(&dir.0);
+    let smx = Smx::start_with(
+        &dir.0,
+        "example.org 9^esmtp:[127.0.0.1]\nremote.test 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\n",
+        "",
+        "tls { cert_file = server.pem; key_file = server.key; } \
+         auth { trusted_mechs = { LOGIN }; }",
+    );
+    let auth = |mech: &'static str| -> Vec<&'static str> {
+        vec![
+            "-tls",
+            "-a",
+            mech,
+            "--auth-user",
+            "joe",
+            "--auth-password",
+            "secret",
+            "--to",
+            "someone@remote.test",
+        ]
+    };
+    let (ok, out) = swaks(smx.port, &["-tls", "--to", "someone@remote.test"]);
+    assert!(!ok && out.contains("550 5.7.1"), "without AUTH: {out}");
+    let (ok, out) = swaks(smx.port, &auth("PLAIN"));
+    assert!(
+        !ok && out.contains("550 5.7.1"),
+        "PLAIN is not trusted: {out}"
+    );
+    let (ok, out) = swaks(smx.port, &auth("LOGIN"));
+    assert!(
+        ok && out.contains("queued as"),
+        "LOGIN is trusted: {out}\n{}",
+        smx.log()
+    );
+}
+
 #[test]
 fn openssl_s_client_starttls() {
     if !have("openssl") {

@@ -18,8 +18,8 @@
 //! (`lmtp:` unless `lmtp_does_not_imply_relaying`), by a session `relay`,
 //! a verified client certificate (`allow_relaying_if_verified`, or
 //! `check_access_map_for_relaying` with `certissuer:`/`certsubject:`), an
-//! authenticated client (a `trusted_mechs` mechanism; every one when the
-//! list is empty) or a `to:` `relay` entry — nothing else; a local
+//! authenticated client (with a mechanism listed in `trusted_mechs`;
+//! none when the list is empty) or a `to:` `relay` entry — nothing else; a local
 //! recipient must exist; then `protectedrcpt:`; then `to:` (unless the
 //! session is `quick:relay`, or `quick:ok` and relaying is allowed by
 //! other means); then greylisting unless the session is `ok`/`relay` or

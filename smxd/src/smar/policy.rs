@@ -53,7 +53,8 @@ pub struct ServerPolicy {
     pub relay_if_verified: bool,
     /// `tls { flags = check_access_map_for_relaying; }`.
     pub relay_by_cert_map: bool,
-    /// `auth { trusted_mechs }` (upper case); empty: every mechanism.
+    /// `auth { trusted_mechs }` (upper case); empty: none (§3.10: relaying
+    /// is allowed for the mechanisms listed, and only those).
     pub trusted_mechs: Vec<String>,
 }
 
@@ -90,11 +91,9 @@ impl ServerPolicy {
 
     /// Whether an authentication with `mechanism` allows relaying.
     pub fn trusts(&self, mechanism: &str) -> bool {
-        self.trusted_mechs.is_empty()
-            || self
-                .trusted_mechs
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(mechanism))
+        self.trusted_mechs
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(mechanism))
     }
 }
 
