@@ -161,8 +161,8 @@ impl FakeBackend {
 }
 
 impl ControlBackend for FakeBackend {
-    fn list(&self) -> Vec<QueueEntry> {
-        self.snapshot()
+    fn list(&self) -> std::sync::Arc<Vec<QueueEntry>> {
+        std::sync::Arc::new(self.snapshot())
     }
 
     fn show(&self, id: &str) -> Option<QueueDetail> {

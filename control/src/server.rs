@@ -27,7 +27,10 @@ use tokio::sync::{broadcast, mpsc};
 /// connection's task: keep them short (take a lock, copy, release).
 pub trait ControlBackend: Send + Sync {
     /// Every queue entry (the dispatcher filters, sorts and pages).
-    fn list(&self) -> Vec<QueueEntry>;
+    ///
+    /// Shared, so that a backend may hand the same snapshot to the pages
+    /// of one listing (it may be up to a second old) without copying it.
+    fn list(&self) -> Arc<Vec<QueueEntry>>;
     /// One entry with its headers, `None` if there is no such id.
     fn show(&self, id: &str) -> Option<QueueDetail>;
     /// Schedules these entries now; returns how many were affected.
@@ -263,7 +266,7 @@ fn dispatch(req: Request, b: &dyn ControlBackend) -> (Response, After) {
         Op::Bounce(a) => json(id, &act(b, &a, |b, ids| b.bounce(ids))),
         Op::Shape { buckets } => {
             let bounds = buckets.unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
-            json(id, &shape(&b.list(), &bounds))
+            json(id, &shape(b.list().iter(), &bounds))
         }
         Op::Reload => {
             b.reload();
@@ -287,13 +290,17 @@ fn dispatch(req: Request, b: &dyn ControlBackend) -> (Response, After) {
 
 /// The page `offset..offset+limit` of the entries matching `filter`, in id order.
 pub fn list(b: &dyn ControlBackend, filter: &Filter, offset: usize, limit: usize) -> ListResult {
-    let mut all: Vec<QueueEntry> = b.list();
-    if !filter.is_empty() {
-        all.retain(|e| filter.matches(e));
-    }
+    let snapshot = b.list();
+    let mut all: Vec<&QueueEntry> = snapshot
+        .iter()
+        .filter(|e| filter.is_empty() || filter.matches(e))
+        .collect();
     let total = all.len();
-    all.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-    let entries = all.into_iter().skip(offset).take(limit).collect();
+    if !all.windows(2).all(|w| w[0].id <= w[1].id) {
+        all.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    }
+    // Only the page is copied.
+    let entries = all.into_iter().skip(offset).take(limit).cloned().collect();
     ListResult {
         total,
         offset,
@@ -308,9 +315,9 @@ fn resolve(b: &dyn ControlBackend, sel: &Selector) -> Vec<String> {
             let want: HashSet<&str> = ids.iter().map(String::as_str).collect();
             let mut found: Vec<String> = b
                 .list()
-                .into_iter()
+                .iter()
                 .filter(|e| want.contains(e.id.as_str()))
-                .map(|e| e.id)
+                .map(|e| e.id.clone())
                 .collect();
             found.sort_unstable();
             found
@@ -318,9 +325,9 @@ fn resolve(b: &dyn ControlBackend, sel: &Selector) -> Vec<String> {
         Selector::Filter(f) => {
             let mut found: Vec<String> = b
                 .list()
-                .into_iter()
+                .iter()
                 .filter(|e| f.matches(e))
-                .map(|e| e.id)
+                .map(|e| e.id.clone())
                 .collect();
             found.sort_unstable();
             found

@@ -35,7 +35,7 @@ fn app(n: usize) -> App {
     let mut a = App::new("/var/spool/smx/qmgrctrl.sock");
     a.now = NOW;
     a.apply(Update::Conn(Conn::Connected));
-    a.apply(Update::Entries(b.list()));
+    a.apply(Update::Entries(b.list().as_ref().clone()));
     for (i, r) in [0u64, 3, 9, 12, 20, 21, 30].iter().enumerate() {
         a.apply(Update::Stats(Stats {
             counters: Counters {
@@ -43,12 +43,12 @@ fn app(n: usize) -> App {
                 delivered: i as u64 * 7,
                 ..Counters::default()
             },
-            queue: QueueSizes::count(&b.list()),
+            queue: QueueSizes::count(b.list().iter()),
             ..Stats::default()
         }));
     }
     a.apply(Update::Shape(smx_control::shape(
-        &b.list(),
+        b.list().iter(),
         &smx_control::DEFAULT_BUCKETS,
     )));
     a

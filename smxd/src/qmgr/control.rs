@@ -28,11 +28,30 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::broadcast;
 
+/// How long one listing of the queue is reused: the pages of one
+/// `smxctl queue list` (and a monitor refreshing every second) share one
+/// snapshot instead of each building their own. Actions forget it, so a
+/// listing after an action shows its effect.
+const LIST_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The control backend of one QMGR.
 pub struct QmgrControl {
     sched: Arc<Scheduler>,
     started: Instant,
     runtime: tokio::runtime::Handle,
+    /// The last listing and when it was made.
+    listing: Listing,
+}
+
+type Listing = std::sync::Mutex<Option<(Instant, Arc<Vec<QueueEntry>>)>>;
+
+/// Forgets the cached listing when an action returns.
+struct Changed<'a>(&'a Listing);
+
+impl Drop for Changed<'_> {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 impl QmgrControl {
@@ -42,6 +61,7 @@ impl QmgrControl {
             sched,
             started: Instant::now(),
             runtime: tokio::runtime::Handle::current(),
+            listing: std::sync::Mutex::new(None),
         }
     }
 
@@ -251,11 +271,26 @@ impl QmgrControl {
 }
 
 impl ControlBackend for QmgrControl {
-    fn list(&self) -> Vec<QueueEntry> {
+    /// In queue-id order (ids are fixed-width hex, so that is also the
+    /// order of their text); a snapshot at most [`LIST_REUSE`] old.
+    fn list(&self) -> Arc<Vec<QueueEntry>> {
+        let mut cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, v)) = cached.as_ref() {
+            if at.elapsed() < LIST_REUSE {
+                return v.clone();
+            }
+        }
         let now = crate::queue::id::now_micros();
-        let b = self.sched.book();
-        let mut v: Vec<QueueEntry> = b.entries.iter().map(|(id, e)| entry(*id, e, now)).collect();
-        v.sort_by(|a, b| a.id.cmp(&b.id));
+        let v = {
+            let b = self.sched.book();
+            let mut ids: Vec<QueueId> = b.entries.keys().copied().collect();
+            ids.sort_unstable();
+            ids.iter()
+                .filter_map(|id| Some(entry(*id, b.entries.get(id)?, now)))
+                .collect::<Vec<_>>()
+        };
+        let v = Arc::new(v);
+        *cached = Some((Instant::now(), v.clone()));
         v
     }
 
@@ -276,6 +311,7 @@ impl ControlBackend for QmgrControl {
     }
 
     fn flush(&self, ids: &[String]) -> usize {
+        let _changed = Changed(&self.listing);
         let mut b = self.sched.book();
         let mut n = 0;
         for id in Self::ids(ids) {
@@ -297,6 +333,7 @@ impl ControlBackend for QmgrControl {
     }
 
     fn hold(&self, ids: &[String]) -> usize {
+        let _changed = Changed(&self.listing);
         let mut later = 0;
         let now: Vec<String> = Self::ids(ids)
             .into_iter()
@@ -311,6 +348,7 @@ impl ControlBackend for QmgrControl {
     }
 
     fn release(&self, ids: &[String]) -> usize {
+        let _changed = Changed(&self.listing);
         let mut cancelled = 0;
         for id in Self::ids(ids) {
             cancelled += usize::from(self.want(id, |w| w.hold = false));
@@ -319,6 +357,7 @@ impl ControlBackend for QmgrControl {
     }
 
     fn delete(&self, ids: &[String]) -> usize {
+        let _changed = Changed(&self.listing);
         let mut later = 0;
         let now: Vec<String> = Self::ids(ids)
             .into_iter()
@@ -333,6 +372,7 @@ impl ControlBackend for QmgrControl {
     }
 
     fn bounce(&self, ids: &[String]) -> usize {
+        let _changed = Changed(&self.listing);
         let mut later = 0;
         let now: Vec<String> = Self::ids(ids)
             .into_iter()
@@ -359,7 +399,7 @@ impl ControlBackend for QmgrControl {
                 bounced: c.bounced.load(Ordering::Relaxed),
                 ..Counters::default()
             },
-            queue: QueueSizes::count(&self.list()),
+            queue: QueueSizes::count(self.list().iter()),
             rates: smx_control::Rates {
                 received_per_sec: received as f64 / uptime,
                 delivered_per_sec: delivered as f64 / uptime,
