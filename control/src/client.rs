@@ -103,6 +103,12 @@ impl Client {
 
     /// Sends `op` and returns the result of its response.
     pub async fn call(&mut self, op: Op) -> Result<Value, ClientError> {
+        self.call_as(op).await
+    }
+
+    /// Sends `op` and decodes the result as `T` (straight from the raw
+    /// JSON of the response line).
+    pub async fn call_as<T: DeserializeOwned>(&mut self, op: Op) -> Result<T, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let req = Request { id, op };
@@ -110,20 +116,29 @@ impl Client {
             .await
             .map_err(|e| self.io(e))?;
         loop {
-            let value = self.read_value().await?;
-            if value.get("event").is_some() {
-                let ev = serde_json::from_value(value)
+            let bytes = self.read_line_bytes().await?;
+            // An event line has an "event" field, a response does not.
+            #[derive(serde::Deserialize)]
+            struct Probe {
+                event: Option<serde::de::IgnoredAny>,
+            }
+            let probe: Probe = serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Protocol(format!("not JSON: {e}")))?;
+            if probe.event.is_some() {
+                let ev = serde_json::from_slice(&bytes)
                     .map_err(|e| ClientError::Protocol(format!("bad event: {e}")))?;
                 self.pending.push_back(ev);
                 continue;
             }
-            let resp: Response = serde_json::from_value(value)
+            let resp: Response = serde_json::from_slice(&bytes)
                 .map_err(|e| ClientError::Protocol(format!("bad response: {e}")))?;
             if resp.id != id && resp.id != 0 {
                 continue;
             }
             if resp.ok {
-                return Ok(resp.result.unwrap_or(Value::Null));
+                let raw = resp.result.as_deref().map_or("null", |r| r.get());
+                return serde_json::from_str(raw)
+                    .map_err(|e| ClientError::Protocol(format!("bad result: {e}")));
             }
             let err = resp.error.unwrap_or(crate::types::ErrorObject {
                 code: "unknown".to_owned(),
@@ -134,12 +149,6 @@ impl Client {
                 message: err.message,
             });
         }
-    }
-
-    /// Sends `op` and decodes the result as `T`.
-    pub async fn call_as<T: DeserializeOwned>(&mut self, op: Op) -> Result<T, ClientError> {
-        let v = self.call(op).await?;
-        serde_json::from_value(v).map_err(|e| ClientError::Protocol(format!("bad result: {e}")))
     }
 
     /// Subscribes; then [`Client::next_event`] yields the events. Other
@@ -169,9 +178,13 @@ impl Client {
     }
 
     async fn read_value(&mut self) -> Result<Value, ClientError> {
+        let bytes = self.read_line_bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(format!("not JSON: {e}")))
+    }
+
+    async fn read_line_bytes(&mut self) -> Result<Vec<u8>, ClientError> {
         match read_line(&mut self.reader, MAX_RESPONSE).await {
-            Ok(Line::Line(bytes)) => serde_json::from_slice(&bytes)
-                .map_err(|e| ClientError::Protocol(format!("not JSON: {e}"))),
+            Ok(Line::Line(bytes)) => Ok(bytes),
             Ok(Line::TooLong) => Err(ClientError::Protocol("response line too long".into())),
             Ok(Line::Eof) => Err(ClientError::Closed),
             Err(e) => Err(self.io(e)),

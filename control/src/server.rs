@@ -235,10 +235,7 @@ enum After {
 }
 
 fn json<T: serde::Serialize>(id: u64, v: &T) -> Response {
-    match serde_json::to_value(v) {
-        Ok(v) => Response::ok(id, v),
-        Err(e) => Response::err(id, "internal", e.to_string()),
-    }
+    Response::ok_json(id, v)
 }
 
 /// Answers one request.
@@ -270,17 +267,12 @@ fn dispatch(req: Request, b: &dyn ControlBackend) -> (Response, After) {
         }
         Op::Reload => {
             b.reload();
-            Response::ok(id, Value::Object(Default::default()))
+            Response::ok_json(id, &serde_json::json!({}))
         }
-        Op::Stop => {
-            return (
-                Response::ok(id, Value::Object(Default::default())),
-                After::Stop,
-            )
-        }
+        Op::Stop => return (Response::ok_json(id, &serde_json::json!({})), After::Stop),
         Op::Subscribe => {
             return (
-                Response::ok(id, serde_json::json!({"subscribed": true})),
+                Response::ok_json(id, &serde_json::json!({"subscribed": true})),
                 After::Subscribe,
             )
         }

@@ -436,7 +436,11 @@ pub struct ErrorObject {
 }
 
 /// One response line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The result is kept as raw JSON text: the server writes a result
+/// serialized once, and a client decodes it straight into the type it
+/// expects (a listing of 10,000 entries never becomes a `Value` tree).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Response {
     /// The request's id (0 when the request had none that could be read).
     pub id: u64,
@@ -444,7 +448,7 @@ pub struct Response {
     pub ok: bool,
     /// The result when `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<Box<serde_json::value::RawValue>>,
     /// The error when not `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorObject>,
@@ -452,12 +456,20 @@ pub struct Response {
 
 impl Response {
     /// A success.
-    pub fn ok(id: u64, result: serde_json::Value) -> Response {
+    pub fn ok(id: u64, result: Box<serde_json::value::RawValue>) -> Response {
         Response {
             id,
             ok: true,
             result: Some(result),
             error: None,
+        }
+    }
+
+    /// A success whose result is `v`, serialized once.
+    pub fn ok_json<T: Serialize>(id: u64, v: &T) -> Response {
+        match serde_json::value::to_raw_value(v) {
+            Ok(raw) => Response::ok(id, raw),
+            Err(e) => Response::err(id, "internal", e.to_string()),
         }
     }
 
