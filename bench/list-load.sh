@@ -51,9 +51,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_smx DIR IQDB: smx holding all mail (refused route, retry in 1h).
+# start_smx DIR IQDB: smx holding all mail (refused route, retry in 1h);
+# sets port and smx_pid (not to be called in a subshell).
 start_smx() {
-    local d=$1 iqdb=$2 port
+    local d=$1 iqdb=$2
     port=$(free_port)
     mkdir -p "$d"
     printf '. 9^esmtp:[127.0.0.1]\n' > "$d/mt"
@@ -75,7 +76,6 @@ EOF
     "$smxd" -f "$d/smx.conf" </dev/null >/dev/null 2>"$d/log" &
     smx_pid=$!
     wait_port "$port"
-    echo "$port"
 }
 stop_smx() {
     kill -TERM "$smx_pid" 2>/dev/null || true
@@ -99,7 +99,7 @@ settle() {
 
 # --- 1. accept rate, alone and while listing --------------------------------
 d=$work/a
-port=$(start_smx "$d" $((3 * msgs + 1000)))
+start_smx "$d" $((3 * msgs + 1000))
 alone=$(rate "$port")
 settle "$d" "$msgs"
 # listing_run PAUSE: prints the accept rate while smxctl lists every
@@ -130,7 +130,7 @@ stop_smx
 
 # --- 2. queue.list over a big queue -----------------------------------------
 d=$work/b
-port=$(start_smx "$d" $((big + 1000)))
+start_smx "$d" $((big + 1000))
 msgs_saved=$msgs
 msgs=$big
 rate "$port" >/dev/null
