@@ -235,6 +235,50 @@ async fn group_commit_shares_fsyncs() {
     assert_eq!(got, ids.into_iter().collect::<HashSet<_>>());
 }
 
+/// The content directory is fsynced by the IBDB writer before the records
+/// that need it, once per batch; a directory that cannot be fsynced fails
+/// only the requests that need it (a temporary error, not a broken log).
+#[tokio::test]
+async fn directory_sync_before_the_record_and_its_failure() {
+    let dir = TempDir::new("dirsync");
+    let ibdb = dir.path().join("ibdb");
+    let content = dir.path().join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    let rec = recover(&ibdb).unwrap();
+    let w = IbdbWriter::start(
+        &ibdb,
+        IbdbConf {
+            max_commit_delay: Duration::ZERO,
+            max_open_tas: 100,
+            size: 64 << 20,
+        },
+        &rec,
+    )
+    .unwrap();
+    let g = IdGenerator::new(0, 0);
+    let ok = g.next_id();
+    w.append_after_sync(vec![Record::TaOpen(ta(ok, 1))], content.clone())
+        .await
+        .unwrap();
+    let bad = g.next_id();
+    let e = w
+        .append_after_sync(vec![Record::TaOpen(ta(bad, 1))], dir.path().join("missing"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, smxd::queue::IbdbError::Dir(_)), "{e:?}");
+    // The log still takes records.
+    let after = g.next_id();
+    w.append(vec![Record::TaOpen(ta(after, 1))]).await.unwrap();
+    drop(w);
+    let got: HashSet<_> = recover(&ibdb)
+        .unwrap()
+        .transactions
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(got, [ok, after].into_iter().collect::<HashSet<_>>());
+}
+
 #[tokio::test]
 async fn zero_delay_still_commits() {
     let dir = TempDir::new("zero");

@@ -80,8 +80,8 @@ impl Cdb {
     }
 
     /// Writes a whole message as the content file of `id` and fsyncs the
-    /// file (not its directory: the QMGR's commit fsyncs that, see
-    /// [`crate::queue::dirsync`]), all in one
+    /// file (not its directory: the QMGR's commit has the IBDB writer fsync
+    /// it, once per batch, see [`crate::queue::IbdbWriter::append_after_sync`]), all in one
     /// blocking task: one hand-off to the blocking pool per message instead
     /// of one per create, write, flush and fsync. Returns the size.
     pub async fn store(&self, id: QueueId, content: Vec<u8>) -> io::Result<u64> {

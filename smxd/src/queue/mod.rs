@@ -26,7 +26,6 @@
 
 pub mod cdb;
 pub mod defedb;
-pub mod dirsync;
 pub mod disk;
 pub mod ibdb;
 pub mod id;
@@ -171,6 +170,7 @@ impl From<IbdbError> for CommitError {
     fn from(e: IbdbError) -> CommitError {
         match e {
             IbdbError::Duplicate(id) => CommitError::Duplicate(id),
+            IbdbError::Dir(why) => CommitError::Content(why),
             e => CommitError::Ibdb(e),
         }
     }
@@ -183,7 +183,6 @@ pub struct Queue {
     ibdb: IbdbWriter,
     iqdb: Mutex<Iqdb>,
     disk: DiskWatch,
-    dirsync: dirsync::DirSync,
     defedb: Defedb,
 }
 
@@ -254,7 +253,6 @@ impl Queue {
                 ibdb,
                 iqdb: Mutex::new(iqdb),
                 disk,
-                dirsync: dirsync::DirSync::default(),
                 defedb,
             },
             recovered,
@@ -277,17 +275,16 @@ impl Queue {
     pub async fn commit(&self, ta: Transaction) -> Result<(), CommitError> {
         self.disk.check()?;
         let id = ta.id;
-        // The content file's name must be on disk before the record that
-        // makes the transaction count (see `dirsync`).
-        let dir = self.cdb.path(id);
-        if let Some(dir) = dir.parent() {
-            self.dirsync
-                .sync(dir)
-                .await
-                .map_err(|e| CommitError::Content(e.to_string()))?;
-        }
         self.iqdb().insert(ta.clone())?;
-        let appended = self.ibdb.append(vec![Record::TaOpen(ta)]).await;
+        // The content file's name must be on disk before the record that
+        // makes the transaction count: the IBDB writer fsyncs the
+        // directory first, once for all the commits of its batch.
+        let path = self.cdb.path(id);
+        let dir = path.parent().unwrap_or(self.cdb.base()).to_path_buf();
+        let appended = self
+            .ibdb
+            .append_after_sync(vec![Record::TaOpen(ta)], dir)
+            .await;
         // Space was used: the next check probes afresh.
         self.disk.forget();
         match appended {

@@ -63,6 +63,10 @@ pub enum IbdbError {
     /// The writer thread is gone.
     #[error("IBDB writer stopped")]
     Stopped,
+    /// A content directory to make durable first could not be fsynced;
+    /// nothing was written (IBDB itself is fine).
+    #[error("content directory: {0}")]
+    Dir(String),
 }
 
 /// Proof that an append is on disk: the number of the fsync that made it
@@ -90,6 +94,10 @@ pub struct IbdbStats {
 
 struct Request {
     records: Vec<Record>,
+    /// A directory to fsync before the records are written (the content
+    /// directory of a new transaction, so that its file's name is on disk
+    /// before the record that makes the transaction count).
+    sync_dir: Option<PathBuf>,
     reply: oneshot::Sender<Result<Durable, IbdbError>>,
 }
 
@@ -134,9 +142,32 @@ impl IbdbWriter {
 
     /// Appends `records` and returns once they are on disk.
     pub async fn append(&self, records: Vec<Record>) -> Result<Durable, IbdbError> {
+        self.send(records, None).await
+    }
+
+    /// Fsyncs `dir`, then appends `records`; returns once both are on
+    /// disk. The writer fsyncs each directory once per batch, so the
+    /// commits of many sessions share it (no extra thread hand-off).
+    pub async fn append_after_sync(
+        &self,
+        records: Vec<Record>,
+        dir: PathBuf,
+    ) -> Result<Durable, IbdbError> {
+        self.send(records, Some(dir)).await
+    }
+
+    async fn send(
+        &self,
+        records: Vec<Record>,
+        sync_dir: Option<PathBuf>,
+    ) -> Result<Durable, IbdbError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request { records, reply })
+            .send(Request {
+                records,
+                sync_dir,
+                reply,
+            })
             .map_err(|_| IbdbError::Stopped)?;
         rx.await.map_err(|_| IbdbError::Stopped)?
     }
@@ -195,6 +226,34 @@ impl State {
             }
             return;
         }
+        // The content directories first, each once for the batch.
+        let mut dirs: HashMap<PathBuf, Option<String>> = HashMap::new();
+        for req in &batch {
+            if let Some(d) = &req.sync_dir {
+                dirs.entry(d.clone()).or_insert_with(|| {
+                    File::open(d)
+                        .and_then(|f| f.sync_all())
+                        .err()
+                        .map(|e| format!("{}: {e}", d.display()))
+                });
+            }
+        }
+        let batch: Vec<Request> = batch
+            .into_iter()
+            .filter_map(|req| {
+                let failed = req
+                    .sync_dir
+                    .as_ref()
+                    .and_then(|d| dirs.get(d).cloned().flatten());
+                match failed {
+                    Some(why) => {
+                        let _ = req.reply.send(Err(IbdbError::Dir(why)));
+                        None
+                    }
+                    None => Some(req),
+                }
+            })
+            .collect();
         // Refuse ids that are open already (or twice in this batch).
         let mut opening = HashSet::new();
         let mut buf = Vec::new();
