@@ -1,9 +1,10 @@
 //! A DNS server for tests (TESTING.md: "a DNS with test zones for MX
 //! routing"): UDP on 127.0.0.1, answering from a zone function given by
-//! the test, with hickory-proto encoding the messages.
+//! the test (MX, A and PTR records), with hickory-proto encoding the
+//! messages.
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, MX};
+use hickory_proto::rr::rdata::{A, MX, PTR};
 pub use hickory_proto::rr::RecordType;
 use hickory_proto::rr::{Name, RData, Record};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -16,6 +17,8 @@ use std::time::Duration;
 pub enum Answer {
     Mx(Vec<(u16, &'static str)>),
     A(Vec<Ipv4Addr>),
+    /// PTR names (with the final dot), for `D.C.B.A.in-addr.arpa.`.
+    Ptr(Vec<&'static str>),
     ServFail,
     NxDomain,
     Silence,
@@ -95,6 +98,12 @@ fn answer(zone: Zone, q: &Message) -> Option<Vec<u8>> {
         Answer::Mx(list) => {
             for (pref, host) in list {
                 let rd = RData::MX(MX::new(pref, Name::from_ascii(host).unwrap()));
+                m.add_answer(Record::from_rdata(query.name().clone(), 60, rd));
+            }
+        }
+        Answer::Ptr(list) => {
+            for host in list {
+                let rd = RData::PTR(PTR(Name::from_ascii(host).unwrap()));
                 m.add_answer(Record::from_rdata(query.name().clone(), 60, rd));
             }
         }
