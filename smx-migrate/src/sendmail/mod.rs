@@ -4,6 +4,7 @@
 //! when one is given, `Cw` lines of sendmail.cf, and the maps the features
 //! name (access, mailertable, virtusertable, aliases, local-host-names).
 
+mod cf;
 pub mod m4;
 mod maps;
 
@@ -34,6 +35,10 @@ struct Cx<'a> {
     tls: Tls,
     client_tls: Tls,
     limits: Vec<(String, String)>,
+    /// Settings the .mc gave, by the .mc name (`SMART_HOST`,
+    /// `DAEMON_OPTIONS`, ...), with the line that set them: a .cf value
+    /// overrides them and the report says so.
+    mc_set: Vec<(String, String)>,
 }
 
 fn converted(to: impl Into<String>) -> Outcome {
@@ -81,6 +86,7 @@ pub fn convert(input: &Input, hostname: &str) -> Result<Migration, MigrateError>
         tls: Tls::default(),
         client_tls: Tls::default(),
         limits: Vec::new(),
+        mc_set: Vec::new(),
     };
     let file = input
         .mc
@@ -94,14 +100,7 @@ pub fn convert(input: &Input, hostname: &str) -> Result<Migration, MigrateError>
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        for (i, l) in text.lines().enumerate() {
-            if let Some(d) = l.strip_prefix("Cw") {
-                for d in d.split_whitespace() {
-                    let o = local_domain(&mut m, d, &format!("{name}:{}", i + 1));
-                    m.report.add(&name, i + 1, l, o);
-                }
-            }
-        }
+        cx.cf(&mut m, &name, &text);
     }
     if cx.smtps.is_empty() {
         cx.smtps.push(Smtps::new(Some("MTA"), 25));
@@ -120,6 +119,47 @@ pub fn convert(input: &Input, hostname: &str) -> Result<Migration, MigrateError>
     }
     maps::read_all(&mut m, &cx.etc, &cx.features);
     Ok(m)
+}
+
+/// `FEATURE(relay_entire_domain)`: sendmail relays to and for every host
+/// of the domains of class {m}, which holds `$m`, the domain part of the
+/// host name (`$j` without its first label): recipients `@m` and `@*.m`,
+/// and clients whose host name is `m` or ends in `.m`. smx: `to:@m`,
+/// `to:@.m`, `cltname:m`, `cltname:.m` relay entries (README §3.9.3).
+fn relay_entire_domain(m: &mut Migration, origin: &str) -> Outcome {
+    let host = m.site.hostname.clone().unwrap_or_default().to_lowercase();
+    let Some((_, d)) = host.trim_end_matches('.').split_once('.') else {
+        return nc(
+            format!("the host name {host} has no domain part ($m is empty)"),
+            "add `to:@.DOMAIN relay` and `cltname:.DOMAIN relay` entries to the access map",
+        );
+    };
+    if !d.contains('.') {
+        return nc(
+            format!(
+                "$m is the top-level domain {d}; relaying for all of it would be an open relay"
+            ),
+            "add `to:@.DOMAIN relay` and `cltname:.DOMAIN relay` entries for the site's own domain",
+        );
+    }
+    let keys = [
+        format!("to:@{d}"),
+        format!("to:@.{d}"),
+        format!("cltname:{d}"),
+        format!("cltname:.{d}"),
+    ];
+    for k in &keys {
+        if let Err(e) = m.site.add_access(k, "relay", origin) {
+            return nc(e, "add the relay entries by hand");
+        }
+    }
+    m.policy.domains.push((d.to_string(), true));
+    approx(
+        format!("access: {} relay", keys.join(" relay, ")),
+        format!(
+            "$m = {d} from the host name; a client name counts in smx only when its PTR and A records agree"
+        ),
+    )
 }
 
 fn local_domain(m: &mut Migration, d: &str, origin: &str) -> Outcome {
@@ -187,9 +227,17 @@ impl Cx<'_> {
             }
             "OSTYPE" => self.sub_file(m, "ostype", &a(0), depth),
             "DOMAIN" => self.sub_file(m, "domain", &a(0), depth),
-            "define" => self.define(m, &a(0), &a(1), c.line),
+            "define" => {
+                let origin = format!("sendmail.mc:{}", c.line);
+                self.mc_set.push((a(0), origin.clone()));
+                self.define(m, &a(0), &a(1), &origin)
+            }
             "FEATURE" => self.feature(m, c),
-            "DAEMON_OPTIONS" => self.daemon(&a(0)),
+            "DAEMON_OPTIONS" => {
+                self.mc_set
+                    .push(("DAEMON_OPTIONS".into(), format!("sendmail.mc:{}", c.line)));
+                self.daemon(&a(0))
+            }
             "MAILER" => match a(0).as_str() {
                 "local" => converted("lmtpl (local delivery over LMTP)"),
                 "smtp" => converted("smtpc"),
@@ -245,8 +293,7 @@ impl Cx<'_> {
         }
     }
 
-    fn define(&mut self, m: &mut Migration, name: &str, value: &str, line: usize) -> Outcome {
-        let origin = format!("sendmail.mc:{line}");
+    fn define(&mut self, m: &mut Migration, name: &str, value: &str, origin: &str) -> Outcome {
         let secs = |v: &str| crate::common::seconds(v, 'm');
         match name {
             "SMART_HOST" | "MAIL_HUB" => {
@@ -274,7 +321,7 @@ impl Cx<'_> {
                 if name == "MAIL_HUB" {
                     return approx("nothing", format!("MAIL_HUB forwards local mail; route the local domains with `{route}` instead of lmtp: if that is wanted"));
                 }
-                match m.site.add_route(".", &route, &origin) {
+                match m.site.add_route(".", &route, origin) {
                     Ok(()) => converted(format!("mailertable: . {route}")),
                     Err(e) => nc(e, "write the mailertable `.` entry by hand"),
                 }
@@ -437,10 +484,7 @@ impl Cx<'_> {
                 "mailertable local domains",
                 "smx matches local domains exactly; subdomains need `.domain` entries",
             ),
-            "relay_entire_domain" => nc(
-                "smx does not derive relay permission from $m",
-                "add `cltname:.DOMAIN relay` entries to the access map",
-            ),
+            "relay_entire_domain" => relay_entire_domain(m, &format!("sendmail.mc:{}", c.line)),
             "dnsbl" | "enhdnsbl" => {
                 let zone = {
                     let z = arg(1);
@@ -473,7 +517,22 @@ impl Cx<'_> {
                     )
                 }
             }
-            "greet_pause" => nc("smx has no greeting pause", "nothing until smx has one"),
+            "greet_pause" => {
+                let ms = arg(1);
+                let pause = if ms.is_empty() {
+                    "the GreetPause: access entries".to_string()
+                } else {
+                    format!("{ms} ms")
+                };
+                approx(
+                    "smtps early-talker check (always on)",
+                    format!(
+                        "smx does not pause before the greeting (no {pause}): it refuses a client that has sent \
+                         anything before the greeting is due (554 5.5.0, connection closed), checked once \
+                         without waiting after the connect checks; GreetPause: access entries are not used"
+                    ),
+                )
+            }
             "conncontrol" | "ratecontrol" => approx(
                 "qmgr smtps max_connections / max_connection_rate",
                 "smx limits all clients together, not per ClientConn:/ClientRate: entry",
