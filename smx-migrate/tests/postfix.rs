@@ -76,6 +76,19 @@ fn university_gateway() {
     assert!(text.contains("port = 587"));
     assert!(text.contains("max_message_size = 51200KB"));
     assert!(text.contains("dnsbl { domain = \"zen.spamhaus.org\"; tag = rbl1; }"));
+    // `zone=PATTERN`: the answer addresses SMAR looks up as `tag:A.B.C.D`.
+    assert!(text.contains("dnsbl { domain = \"dnsbl.example.org\"; tag = rbl3; }"));
+    let rbl: Vec<&str> = m
+        .site
+        .access
+        .iter()
+        .filter(|e| e.key.starts_with("rbl3:"))
+        .map(|e| e.key.as_str())
+        .collect();
+    assert_eq!(
+        rbl,
+        ["rbl3:127.0.0.2", "rbl3:127.0.0.10", "rbl3:127.0.0.11"]
+    );
     assert!(text.contains("cert_file = \"/etc/ssl/certs/mx1.pem\""));
     let route = |k: &str| {
         m.site

@@ -306,7 +306,15 @@ fn dnsbl_entries_are_the_keys_smar_looks_up() {
             "{v}"
         );
     }
+    // enhdnsbl with return values: only those; `t`: temporary failures too.
     assert!(map.get(&format!("{tag}:127.0.0.1")).unwrap().is_none());
+    assert!(map.get(&format!("{tag}:127.0.0.3")).unwrap().is_none());
+    let l = smx_maps::lookup::probe(&map, &format!("{tag}:"), ["temp"]).unwrap();
+    let rhs = smx_maps::kind::parse_access_rhs(&format!("{tag}:"), l.value().unwrap()).unwrap();
+    assert!(matches!(
+        rhs.action,
+        smx_maps::kind::AccessAction::Error { code: 451, .. }
+    ));
     std::fs::remove_dir_all(&out).unwrap();
 }
 

@@ -239,7 +239,13 @@ pub fn convert(cx: &mut Cx<'_>, m: &mut Migration) {
                     let tag = format!("rbl{rbl}");
                     let origin = cx.origin(list);
                     let answers: Vec<String> = match &answer {
-                        Some(a) => vec![a.clone()],
+                        Some(a) => match rbl_answers(a) {
+                            Some(v) => v,
+                            None => {
+                                missing.push(format!("reject_rbl_client {zone_spec}: answer pattern {a} not understood; add `TAG:A.B.C.D` access entries by hand"));
+                                continue;
+                            }
+                        },
                         None => (2..=11).map(|n| format!("127.0.0.{n}")).collect(),
                     };
                     let mut ok = true;
@@ -306,4 +312,79 @@ pub fn convert(cx: &mut Cx<'_>, m: &mut Migration) {
         cx.set(list, o);
     }
     m.policy.checks_destination = checks_destination || !any_list;
+}
+
+/// The answer addresses of a `reject_rbl_client zone=PATTERN` (postconf(5):
+/// each octet a number, `[n..m]` or `[n;m;...]`), as the `A.B.C.D` keys
+/// SMAR looks up under the list's tag; `None` for a pattern that is not
+/// understood or stands for more than 256 addresses.
+pub fn rbl_answers(pattern: &str) -> Option<Vec<String>> {
+    let mut octets: Vec<&str> = Vec::new();
+    let (mut start, mut depth) = (0, 0usize);
+    for (i, ch) in pattern.char_indices() {
+        match ch {
+            '[' => depth += 1,
+            ']' => depth = depth.checked_sub(1)?,
+            '.' if depth == 0 => {
+                octets.push(&pattern[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    octets.push(&pattern[start..]);
+    if octets.len() != 4 {
+        return None;
+    }
+    let mut out = vec![String::new()];
+    for (i, o) in octets.iter().enumerate() {
+        let mut values: Vec<u8> = Vec::new();
+        let inner = o.strip_prefix('[').and_then(|x| x.strip_suffix(']'));
+        for part in inner.unwrap_or(o).split(';') {
+            match part.split_once("..") {
+                Some((a, b)) if inner.is_some() => {
+                    let (a, b) = (a.trim().parse::<u8>().ok()?, b.trim().parse::<u8>().ok()?);
+                    if a > b {
+                        return None;
+                    }
+                    values.extend(a..=b);
+                }
+                _ => values.push(part.trim().parse::<u8>().ok()?),
+            }
+        }
+        if inner.is_none() && values.len() != 1 {
+            return None;
+        }
+        let dot = if i == 0 { "" } else { "." };
+        out = out
+            .iter()
+            .flat_map(|p| values.iter().map(move |v| format!("{p}{dot}{v}")))
+            .collect();
+        if out.len() > 256 {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::rbl_answers;
+
+    #[test]
+    fn rbl_answer_patterns_expand_to_addresses() {
+        assert_eq!(rbl_answers("127.0.0.2").unwrap(), vec!["127.0.0.2"]);
+        assert_eq!(
+            rbl_answers("127.0.0.[2..4]").unwrap(),
+            vec!["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        );
+        assert_eq!(
+            rbl_answers("127.0.0.[2;10..11]").unwrap(),
+            vec!["127.0.0.2", "127.0.0.10", "127.0.0.11"]
+        );
+        assert_eq!(rbl_answers("127.0.[0..1].[0..255]"), None);
+        assert_eq!(rbl_answers("127.0.0"), None);
+        assert_eq!(rbl_answers("127.0.0.x"), None);
+    }
 }

@@ -496,20 +496,62 @@ impl Cx<'_> {
                 };
                 let tag = format!("dnsbl{}", m.site.dnsbl.len() + 1);
                 let origin = format!("sendmail.mc:{}", c.line);
-                let mut ok = true;
-                for n in 2..=11 {
-                    ok &= m
-                        .site
-                        .add_access(
-                            &format!("{tag}:127.0.0.{n}"),
-                            &format!("error:550 5.7.1 Rejected: listed by {zone}"),
-                            &origin,
+                // SMAR looks up `tag:A.B.C.D` for each answer (README
+                // §3.9.2 item 4) and `tag:temp` for a temporary failure.
+                let given: Vec<String> = if name == "enhdnsbl" {
+                    (4..c.args.len())
+                        .map(arg)
+                        .filter(|a| !a.is_empty())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let mut answers = Vec::new();
+                let mut notes = Vec::new();
+                for a in &given {
+                    let a = a.trim_end_matches('.');
+                    match a.split('.').count() {
+                        4 => answers.push(a.to_string()),
+                        3 => answers.extend((0..=255).map(|n| format!("{a}.{n}"))),
+                        _ => notes.push(format!("return value {a} not converted")),
+                    }
+                }
+                if given.is_empty() {
+                    answers = (2..=11).map(|n| format!("127.0.0.{n}")).collect();
+                    notes.push("answers 127.0.0.2-127.0.0.11 reject (sendmail: any answer)".into());
+                }
+                let mut keys: Vec<(String, String)> = answers
+                    .iter()
+                    .map(|a| {
+                        (
+                            format!("{tag}:{a}"),
+                            format!("error:550 5.7.1 Rejected: listed by {zone}"),
                         )
-                        .is_ok();
+                    })
+                    .collect();
+                if arg(3) == "t" {
+                    keys.push((
+                        format!("{tag}:temp"),
+                        format!("error:451 4.7.1 Temporary lookup failure at {zone}"),
+                    ));
+                } else {
+                    notes.push("a temporary DNS failure is not refused".into());
+                }
+                if !arg(2).is_empty() {
+                    notes.push("the custom rejection message is not kept".into());
+                }
+                let mut ok = true;
+                for (k, v) in &keys {
+                    ok &= m.site.add_access(k, v, &origin).is_ok();
                 }
                 if ok {
                     m.site.dnsbl.push((zone.clone(), tag.clone()));
-                    approx(format!("smar dnsbl {{ domain = {zone}; tag = {tag}; }}"), "answers 127.0.0.2-127.0.0.11 reject; a temporary DNS failure is not refused")
+                    let to = format!("smar dnsbl {{ domain = {zone}; tag = {tag}; }}");
+                    if notes.is_empty() {
+                        converted(to)
+                    } else {
+                        approx(to, notes.join("; "))
+                    }
                 } else {
                     nc(
                         "could not write the access entries",
