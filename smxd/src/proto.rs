@@ -120,6 +120,13 @@ pub enum SmarRequest {
         lmtp_not_local: bool,
     },
     /// SMTPS when a client connects (README §3.12.2 "Connect"): the
+    /// The session of a client that `Connect` accepted ended (README
+    /// §3.8 item 17: SMAR counts the open sessions per client address).
+    /// Answered with [`SmarAnswer::Connect`] and no reply.
+    Disconnect {
+        /// The client's IP address.
+        client: Option<std::net::IpAddr>,
+    },
     /// `cltaddr:`, `cltresolve:`, `cltname:` and DNSBL checks of the
     /// server named `server` (its `smtps` section's name; `None` for the
     /// unnamed one). Answered with [`SmarAnswer::Connect`].

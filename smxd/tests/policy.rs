@@ -284,6 +284,65 @@ fn access_map_examples_through_the_binary() {
     assert!(smx.stop());
 }
 
+/// Connection control (README §3.8 item 17, §3.8.1): `icm:` and `icr:`
+/// of the `qmgr_conf` map per client address, 421 4.7.0 beyond.
+#[test]
+fn connection_control_icm_and_icr_per_client_address() {
+    use smx_maps::db::{Db, DbType, OpenOptions};
+    let dir = TestDir::new("policy-conn");
+    let dns = DnsServer::start(zone);
+    let db = Db::open(
+        &dir.0.join("qmgr_conf.db"),
+        &OpenOptions::create(DbType::Hash),
+    )
+    .unwrap();
+    db.put(b"icm:127.0.0.11", b"1", true).unwrap();
+    db.put(b"icr:127.0.0.12", b"2", true).unwrap();
+    db.close().unwrap();
+    let extra = format!(
+        "smar {{ nameserver = 127.0.0.1:{}; }} \
+         qmgr {{ conf = qmgr_conf.db; smtps {{ max_connections = 5; max_connection_rate = 50; }} }}",
+        dns.addr.port()
+    );
+    let mut smx = Smx::start_with(&dir.0, MT, &extra, "");
+    let one = Ipv4Addr::new(127, 0, 0, 11);
+    // icm: one open session from 127.0.0.11; others are not affected.
+    let (mut c1, g) = Client::open(one, smx.port);
+    assert_eq!(g.0, 220, "{g:?}");
+    let (_c, g) = Client::open(one, smx.port);
+    assert_eq!(g.0, 421, "{g:?}");
+    assert!(g.1.contains("4.7.0"), "{g:?}");
+    let (mut other, g) = Client::open(Ipv4Addr::new(127, 0, 0, 13), smx.port);
+    assert_eq!(g.0, 220, "{g:?}");
+    other.cmd("QUIT");
+    // Once the first ends, the next is greeted (the end reaches SMAR
+    // asynchronously: try for a bounded time).
+    c1.cmd("QUIT");
+    assert_eq!(c1.reply().0, 0, "closed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (mut c, g) = Client::open(one, smx.port);
+        if g.0 == 220 {
+            c.cmd("QUIT");
+            break;
+        }
+        assert_eq!(g.0, 421, "{g:?}");
+        assert!(std::time::Instant::now() < deadline, "never greeted again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // icr: two connections per 60 s from 127.0.0.12, closed or not.
+    let two = Ipv4Addr::new(127, 0, 0, 12);
+    for _ in 0..2 {
+        let (mut c, g) = Client::open(two, smx.port);
+        assert_eq!(g.0, 220, "{g:?}");
+        c.cmd("QUIT");
+    }
+    let (_c, g) = Client::open(two, smx.port);
+    assert_eq!(g.0, 421, "{g:?}");
+    assert!(g.1.contains("4.7.0") && g.1.contains("rate"), "{g:?}");
+    assert!(smx.stop());
+}
+
 // ---------------------------------------------------------------------
 // The access-map examples of README §3.9.3 and §3.10.2, in process
 // against `smxd::smar::Smar` (the requests SMTPS sends).

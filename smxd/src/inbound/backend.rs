@@ -11,8 +11,7 @@
 use super::smar::SmarLink;
 use crate::ipc::{Client, IpcError};
 use crate::proto::{
-    Checked, Discard, QmgrAnswer, RcptPolicy, SessionPolicy, SmarAnswer, SmarRequest, SmtpReply,
-    SmtpsRequest,
+    Checked, Discard, QmgrAnswer, RcptPolicy, SmarAnswer, SmarRequest, SmtpReply, SmtpsRequest,
 };
 use crate::queue::cdb::Cdb;
 use crate::queue::ibdb::record::{Recipient, Transaction};
@@ -160,10 +159,9 @@ impl Backend for QueueBackend {
         let Some(addr) = peer.addr else {
             return Verdict::Accept;
         };
-        if !self.access {
-            self.smar.sessions.start(addr, SessionPolicy::default());
-            return Verdict::Accept;
-        }
+        // Always asked: SMAR also counts the sessions per client address
+        // (connection control, README §3.8 item 17); the access-map checks
+        // are only done for a server with `access`.
         let req = SmarRequest::Connect {
             server: self.server(),
             client: Some(addr.ip()),
@@ -191,6 +189,21 @@ impl Backend for QueueBackend {
                     "4.3.0",
                     "address resolver unavailable; try again later",
                 ))
+            }
+        }
+    }
+
+    async fn disconnect(&self, peer: &Peer) {
+        // Only a session SMAR accepted (and counted) has a state.
+        let Some(addr) = peer.addr else {
+            return;
+        };
+        if self.smar.sessions.end(addr) {
+            let req = SmarRequest::Disconnect {
+                client: Some(addr.ip()),
+            };
+            if let Err(why) = self.smar.call(req).await {
+                self.log(format!("{addr}: session end not told to SMAR: {why}"));
             }
         }
     }

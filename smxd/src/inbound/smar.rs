@@ -56,10 +56,10 @@ pub struct SessionState {
 }
 
 /// The session states of one process, keyed by the client's address and
-/// port (unique while the connection is open). The session has no
-/// "ended" hook, so a state stays until the same address and port connect
-/// again, or, when more than [`MAX_SESSIONS`] are kept, until it is older
-/// than [`SESSION_MAX_AGE`].
+/// port (unique while the connection is open). A state is removed when
+/// its session ends ([`Sessions::end`]); should that be missed, it stays
+/// until the same address and port connect again, or, when more than
+/// [`MAX_SESSIONS`] are kept, until it is older than [`SESSION_MAX_AGE`].
 #[derive(Debug, Default)]
 pub struct Sessions(std::sync::Mutex<HashMap<SocketAddr, SessionState>>);
 
@@ -90,6 +90,11 @@ impl Sessions {
                 ..SessionState::default()
             },
         );
+    }
+
+    /// Forgets the state of `peer`'s session; whether there was one.
+    pub fn end(&self, peer: SocketAddr) -> bool {
+        self.lock().remove(&peer).is_some()
     }
 
     /// A copy of the state of `peer`'s session.

@@ -26,6 +26,7 @@
 
 pub mod aliases;
 pub mod checks;
+pub mod conncontrol;
 pub mod dns;
 pub mod dnsbl;
 pub mod greylist;
@@ -51,6 +52,7 @@ pub struct Smar {
     dns: Dns,
     who: String,
     greylist: Option<Arc<greylist::Greylist>>,
+    conns: conncontrol::Counter,
 }
 
 impl Smar {
@@ -61,6 +63,7 @@ impl Smar {
             dns,
             who: who.to_string(),
             greylist: None,
+            conns: conncontrol::Counter::default(),
         }
     }
 
@@ -91,20 +94,47 @@ impl Smar {
         crate::component::log(&self.who, msg);
     }
 
+    /// A session counted by connection control ended, or was refused
+    /// after it was counted.
+    fn uncount(&self, client: Option<std::net::IpAddr>) {
+        if let Some(std::net::IpAddr::V4(ip)) = client {
+            self.conns.disconnect(ip);
+        }
+    }
+
     /// Answers one request.
     pub async fn handle(&self, req: SmarRequest) -> SmarAnswer {
         let tables = self.tables();
         match req {
+            SmarRequest::Disconnect { client } => {
+                self.uncount(client);
+                SmarAnswer::Connect {
+                    reply: None,
+                    session: Default::default(),
+                }
+            }
             SmarRequest::Connect { server, client } => {
+                if let Some(std::net::IpAddr::V4(ip)) = client {
+                    let now = std::time::Instant::now();
+                    if let Some(r) = self.conns.connect(&tables.conn_limits, ip, now) {
+                        self.log(format!("connect from {ip}: refused: {r}"));
+                        return SmarAnswer::Connect {
+                            reply: Some(r),
+                            session: Default::default(),
+                        };
+                    }
+                }
                 let sp = tables.server(server.as_deref());
                 match checks::connect(&tables, &self.dns, &sp, client).await {
                     Ok((reply, session)) => {
                         if let Some(r) = &reply {
+                            self.uncount(client);
                             self.log(format!("connect from {}: refused: {r}", show(client)));
                         }
                         SmarAnswer::Connect { reply, session }
                     }
                     Err(Temporary(why)) => {
+                        self.uncount(client);
                         self.log(format!(
                             "connect from {}: check failed: {why}",
                             show(client)

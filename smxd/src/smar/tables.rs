@@ -122,6 +122,32 @@ pub struct Tables {
     pub servers: std::collections::HashMap<String, super::policy::ServerPolicy>,
     /// The DNS based blacklists, in order.
     pub dnsbl: Vec<super::dnsbl::Dnsbl>,
+    /// The incoming connection limits (`qmgr { smtps { } }`, `icr:`/`icm:`).
+    pub conn_limits: super::conncontrol::Limits,
+}
+
+/// The incoming connection limits; a `qmgr_conf` map that cannot be
+/// opened is warned about and the defaults apply.
+fn conn_limits(loaded: &Loaded, warn: &mut dyn FnMut(String)) -> super::conncontrol::Limits {
+    let q = &loaded.conf.global.qmgr;
+    let map = q.conf.as_ref().and_then(|file| {
+        let path = loaded.conf_path(file);
+        match DbMap::open(&path, DbType::Hash) {
+            Ok(m) => Some(Arc::new(m) as Arc<dyn Map>),
+            Err(e) => {
+                warn(format!(
+                    "qmgr conf map {}: {e}; icr:/icm: not used",
+                    path.display()
+                ));
+                None
+            }
+        }
+    });
+    super::conncontrol::Limits {
+        rate: q.smtps.max_connection_rate,
+        open: q.smtps.max_connections,
+        map,
+    }
 }
 
 impl std::fmt::Debug for Tables {
@@ -257,6 +283,7 @@ impl Tables {
             lmtp_socket: loaded.conf.global.smtpc.lmtp_socket.clone(),
             servers: super::policy::servers(&loaded.conf),
             dnsbl: super::dnsbl::from_conf(smar),
+            conn_limits: conn_limits(loaded, warn),
         })
     }
 }

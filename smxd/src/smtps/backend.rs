@@ -101,6 +101,10 @@ pub trait Backend: Send + Sync {
     /// A client connected; `Reject` replaces the greeting and ends the
     /// session.
     fn connect(&self, peer: &Peer) -> impl Future<Output = Verdict> + Send;
+    /// The session with `peer` ended (after `connect`, whatever it said).
+    fn disconnect(&self, _peer: &Peer) -> impl Future<Output = ()> + Send {
+        async {}
+    }
     /// MAIL FROM, after its syntax and the size were checked.
     fn mail(
         &self,

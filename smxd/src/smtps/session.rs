@@ -108,7 +108,13 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'a, S, B> {
     }
 
     /// Runs the session to its end.
-    pub(super) async fn run(mut self) {
+    pub(super) async fn run(self) {
+        let (backend, peer) = (self.backend, self.info.peer.clone());
+        self.serve().await;
+        backend.disconnect(&peer).await;
+    }
+
+    async fn serve(mut self) {
         if let Verdict::Reject(r) = self.backend.connect(&self.info.peer).await {
             self.send(r);
             return self.conn.close().await;
