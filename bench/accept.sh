@@ -80,6 +80,9 @@ hostname = mx.example.test;
 qmgr {
   retry_min_delay = 1h;
   IQDB { max_cache_entries = $iqdb; hash_table_entries = $((2 * iqdb)); }
+  # The load comes from one address: no per-client connection limits
+  # (icr/icm, README §3.8.1; like Postfix's client limits set to 0).
+  smtps { max_connection_rate = 100000000; max_connections = 100000; }
 }
 smar { access_map { file = "access.db"; } }
 smtps {
