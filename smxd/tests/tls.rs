@@ -7,7 +7,11 @@
 //!
 //! Real peers against the real binary (`smxd -f smx.conf`): swaks `-tls`
 //! with `-a PLAIN` / `-a LOGIN`, `openssl s_client -starttls smtp`, and
-//! the STARTTLS injection case (CVE-2011-0411) over a raw socket.
+//! the STARTTLS injection case (CVE-2011-0411) over a raw socket;
+//! relaying (issue 6) after AUTH with a trusted mechanism (also for the
+//! recipient forms of the open-relay matrix) and by a verified client
+//! certificate (`allow_relaying_if_verified`, or
+//! `check_access_map_for_relaying` with `certissuer:`/`certsubject:`).
 //! In-process (`smtps::serve_secure` with a recording backend): the
 //! client-certificate DNs and `verified` in `SessionInfo.tls`, AUTH
 //! replies and the failure limit, the `Received:` header; and the smtpc
@@ -53,6 +57,9 @@ struct Pki {
     client_key: String,
     rogue_cert: String,
     rogue_key: String,
+    /// Signed by the CA, with another subject than the seed's.
+    other_cert: String,
+    other_key: String,
 }
 
 fn seed_dn() -> rcgen::DistinguishedName {
@@ -106,7 +113,19 @@ fn pki() -> Pki {
     p.distinguished_name = seed_dn();
     let rogue = p.self_signed(&rogue_key).unwrap();
 
+    let other_key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(DnType::CountryName, "US");
+    dn.push(DnType::OrganizationName, "elsewhere.test");
+    dn.push(DnType::CommonName, "Someone Else");
+    p.distinguished_name = dn;
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let other = p.signed_by(&other_key, &ca, &ca_key).unwrap();
+
     Pki {
+        other_cert: other.pem(),
+        other_key: other_key.serialize_pem(),
         server_cert: server.pem(),
         server_key: server_key.serialize_pem(),
         client_cert: client.pem(),
@@ -125,6 +144,8 @@ impl Pki {
             ("server.key", self.server_key.clone()),
             ("client.pem", self.client_cert.clone()),
             ("client.key", self.client_key.clone()),
+            ("other.pem", self.other_cert.clone()),
+            ("other.key", self.other_key.clone()),
         ] {
             std::fs::write(dir.join(name), text).unwrap();
         }
@@ -362,6 +383,198 @@ fn auth_with_a_trusted_mechanism_allows_relaying() {
         "LOGIN is trusted: {out}\n{}",
         smx.log()
     );
+}
+
+/// The mailertable of the relaying tests: the sender's domain and the
+/// remote domain go out by SMTP, `localhost` is local.
+const RELAY_MT: &str =
+    "example.org 9^esmtp:[127.0.0.1]\nremote.test 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\n";
+
+/// swaks over STARTTLS to `someone@remote.test`, presenting the client
+/// certificate `name`.pem/`name`.key of `dir` (none when `name` is None);
+/// stops after RCPT.
+fn swaks_cert(dir: &Path, port: u16, name: Option<&str>) -> (bool, String) {
+    let cert = name.map(|n| dir.join(format!("{n}.pem")).display().to_string());
+    let key = name.map(|n| dir.join(format!("{n}.key")).display().to_string());
+    let mut args = vec![
+        "-tls",
+        "--to",
+        "someone@remote.test",
+        "--quit-after",
+        "RCPT",
+    ];
+    if let (Some(c), Some(k)) = (&cert, &key) {
+        args.extend_from_slice(&["--tls-cert", c, "--tls-key", k]);
+    }
+    swaks(port, &args)
+}
+
+/// An access map `access.db` in `dir` with just `entries` (no client
+/// address may relay).
+fn cert_access_map(dir: &Path, entries: &[(&str, &str)]) {
+    use smx_maps::db::{Db, DbType, OpenOptions};
+    let db = Db::open(&dir.join("access.db"), &OpenOptions::create(DbType::Hash)).unwrap();
+    for (k, v) in entries {
+        db.put(k.as_bytes(), v.as_bytes(), true).unwrap();
+    }
+    db.close().unwrap();
+}
+
+/// Relaying by a verified client certificate (issue 6, README §3.10
+/// item 21): (a) `allow_relaying_if_verified`; (b)
+/// `check_access_map_for_relaying` with the seed's `certissuer:` `cont`
+/// and `certsubject:` `relay` entries.
+#[test]
+fn client_certificate_relaying() {
+    if !have("swaks") {
+        return;
+    }
+    let p = pki();
+
+    // (a) Any certificate signed by the CA relays.
+    let dir = TestDir::new("tls-cert-relay");
+    p.write(&dir.0);
+    let mut smx = Smx::start_with(
+        &dir.0,
+        RELAY_MT,
+        "",
+        "tls { cert_file = server.pem; key_file = server.key; CAcert_file = ca.pem; \
+         flags = { allow_relaying_if_verified }; }",
+    );
+    let (ok, out) = swaks_cert(&dir.0, smx.port, None);
+    assert!(
+        !ok && out.contains("550 5.7.1"),
+        "without a certificate: {out}"
+    );
+    let (ok, out) = swaks_cert(&dir.0, smx.port, Some("client"));
+    assert!(
+        ok && out.contains("250 2.1.5"),
+        "verified certificate: {out}\n{}",
+        smx.log()
+    );
+    let (ok, out) = swaks_cert(&dir.0, smx.port, Some("other"));
+    assert!(ok && out.contains("250 2.1.5"), "another CA-signed: {out}");
+    assert!(smx.stop());
+
+    // (b) The access map decides: the CA continues, the seed's subject
+    // relays, another subject of the same CA does not.
+    let dir = TestDir::new("tls-cert-map");
+    p.write(&dir.0);
+    cert_access_map(
+        &dir.0,
+        &[
+            (&format!("certissuer:{CA_DN}"), "cont"),
+            (&format!("certsubject:{SEED_DN}"), "relay"),
+        ],
+    );
+    let mut smx = Smx::start_with(
+        &dir.0,
+        RELAY_MT,
+        "",
+        "flags = { access }; tls { cert_file = server.pem; key_file = server.key; \
+         CAcert_file = ca.pem; flags = { check_access_map_for_relaying }; }",
+    );
+    let (ok, out) = swaks_cert(&dir.0, smx.port, Some("client"));
+    assert!(
+        ok && out.contains("250 2.1.5"),
+        "the seed's subject: {out}\n{}",
+        smx.log()
+    );
+    let (ok, out) = swaks_cert(&dir.0, smx.port, Some("other"));
+    assert!(!ok && out.contains("550 5.7.1"), "another subject: {out}");
+    let (ok, out) = swaks_cert(&dir.0, smx.port, None);
+    assert!(
+        !ok && out.contains("550 5.7.1"),
+        "without a certificate: {out}"
+    );
+    assert!(smx.stop());
+}
+
+/// The recipient forms of the open-relay matrix (`policy.rs`).
+const MATRIX: &[&str] = &[
+    "bob@far.example",
+    "BOB@FAR.EXAMPLE",
+    "bob@far.example.",
+    "bob@Far.Example.",
+    "bob%far.example@localhost",
+    "bob%far.example@example.test",
+    "bob%far.example@LOCALHOST.",
+    "@localhost:bob@far.example",
+    "@example.test,@localhost:bob@far.example",
+    "bob@far.example@localhost",
+    "\"bob@far.example\"@localhost",
+    "\"bob@far.example\"@example.test",
+    "bob!far.example@localhost",
+    "far.example!bob@localhost",
+    "bob@[192.0.2.1]",
+    "bob@[127.0.0.1]",
+    "bob@far.example%localhost",
+    "bob@localhost@far.example",
+];
+
+/// The well-formed remote ones of [`MATRIX`].
+const REMOTE: &[&str] = &[
+    "bob@far.example",
+    "BOB@FAR.EXAMPLE",
+    "@localhost:bob@far.example",
+    "bob@[192.0.2.1]",
+];
+
+/// After AUTH with a trusted mechanism (issue 6) every well-formed remote
+/// recipient of the open-relay matrix is accepted.
+#[test]
+fn auth_relay_matrix() {
+    if !have("swaks") {
+        return;
+    }
+    let dir = TestDir::new("tls-auth-matrix");
+    let p = pki();
+    p.write(&dir.0);
+    password_map(&dir.0);
+    let mut smx = Smx::start_with(
+        &dir.0,
+        RELAY_MT,
+        "",
+        "tls { cert_file = server.pem; key_file = server.key; } \
+         auth { trusted_mechs = { LOGIN }; }",
+    );
+    let (mut tried, mut accepted) = (0, 0);
+    for rcpt in MATRIX {
+        let (ok, out) = swaks(
+            smx.port,
+            &[
+                "-tls",
+                "-a",
+                "LOGIN",
+                "--auth-user",
+                "joe",
+                "--auth-password",
+                "secret",
+                "--to",
+                rcpt,
+                "--quit-after",
+                "RCPT",
+            ],
+        );
+        assert!(out.contains("235 2.7.0"), "<{rcpt}>: {out}");
+        tried += 1;
+        if ok {
+            accepted += 1;
+        } else {
+            println!("not accepted: <{rcpt}>");
+        }
+        if REMOTE.contains(rcpt) {
+            assert!(
+                ok && out.contains("250 2.1.5"),
+                "<{rcpt}> after AUTH LOGIN: {out}\n{}",
+                smx.log()
+            );
+        }
+    }
+    println!("auth relay matrix: tried {tried}, accepted {accepted}");
+    assert_eq!(tried, MATRIX.len());
+    assert!(accepted >= REMOTE.len());
+    assert!(smx.stop());
 }
 
 #[test]
