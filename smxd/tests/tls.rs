@@ -387,6 +387,51 @@ fn auth_with_a_trusted_mechanism_allows_relaying() {
 
 /// The mailertable of the relaying tests: the sender's domain and the
 /// remote domain go out by SMTP, `localhost` is local.
+/// Greylisting (README §3.9.4) is off for authenticated clients: with
+/// `greylisting` on, a new client without AUTH is greylisted (4xx) for a
+/// local recipient, while the same client after AUTH is not.
+#[test]
+fn greylisting_spares_authenticated_clients() {
+    if !have("swaks") {
+        return;
+    }
+    let dir = TestDir::new("tls-grey");
+    let p = pki();
+    p.write(&dir.0);
+    password_map(&dir.0);
+    let smx = Smx::start_with(
+        &dir.0,
+        RELAY_MT,
+        "smar { greylisting { grey_wait = 1h; } }",
+        "flags = { access, greylisting }; \
+         tls { cert_file = server.pem; key_file = server.key; } \
+         auth { trusted_mechs = { LOGIN }; }",
+    );
+    let (ok, out) = swaks(smx.port, &["-tls", "--to", "alice@localhost"]);
+    assert!(
+        !ok && out.contains("is greylisted"),
+        "not authenticated: greylisted\n{out}"
+    );
+    let (ok, out) = swaks(
+        smx.port,
+        &[
+            "-tls",
+            "-a",
+            "LOGIN",
+            "--auth-user",
+            "joe",
+            "--auth-password",
+            "secret",
+            "--to",
+            "alice@localhost",
+        ],
+    );
+    assert!(
+        ok && out.contains("queued as"),
+        "authenticated: not greylisted\n{out}"
+    );
+}
+
 const RELAY_MT: &str =
     "example.org 9^esmtp:[127.0.0.1]\nremote.test 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\n";
 
