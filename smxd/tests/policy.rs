@@ -28,6 +28,7 @@ mod common;
 
 use common::dns::{Answer, DnsServer, RecordType};
 use common::{Smx, TestDir};
+use common::{RELAY_MATRIX as MATRIX, RELAY_REMOTE as REMOTE};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
@@ -104,37 +105,6 @@ fn start(dir: &TestDir, dns: &DnsServer, entries: &[(&str, &str)], smar: &str, f
     );
     Smx::start_with(&dir.0, MT, &extra, &format!("flags = {{ access{flags} }};"))
 }
-
-/// Recipients that must never be relayed from an unauthorised client.
-const MATRIX: &[&str] = &[
-    "bob@far.example",
-    "BOB@FAR.EXAMPLE",
-    "bob@far.example.",
-    "bob@Far.Example.",
-    "bob%far.example@localhost",
-    "bob%far.example@example.test",
-    "bob%far.example@LOCALHOST.",
-    "@localhost:bob@far.example",
-    "@example.test,@localhost:bob@far.example",
-    "bob@far.example@localhost",
-    "\"bob@far.example\"@localhost",
-    "\"bob@far.example\"@example.test",
-    "bob!far.example@localhost",
-    "far.example!bob@localhost",
-    "bob@[192.0.2.1]",
-    "bob@[127.0.0.1]",
-    "bob@far.example%localhost",
-    "bob@localhost@far.example",
-];
-
-/// The ones of [`MATRIX`] that are plainly remote (accepted from a relay
-/// client; a trailing dot is refused as bad syntax from anyone).
-const REMOTE: &[&str] = &[
-    "bob@far.example",
-    "BOB@FAR.EXAMPLE",
-    "@localhost:bob@far.example",
-    "bob@[192.0.2.1]",
-];
 
 #[test]
 fn open_relay_matrix_refuses_everything_from_an_unauthorised_client() {

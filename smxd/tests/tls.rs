@@ -21,6 +21,7 @@
 mod common;
 
 use common::{Smx, TestDir};
+use common::{RELAY_MATRIX as MATRIX, RELAY_REMOTE as REMOTE};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use smxd::proto::{Delivery, DeliveryRcpt, NextHop};
 use smxd::smtpc::{Client, ClientConf};
@@ -534,36 +535,6 @@ fn client_certificate_relaying() {
     );
     assert!(smx.stop());
 }
-
-/// The recipient forms of the open-relay matrix (`policy.rs`).
-const MATRIX: &[&str] = &[
-    "bob@far.example",
-    "BOB@FAR.EXAMPLE",
-    "bob@far.example.",
-    "bob@Far.Example.",
-    "bob%far.example@localhost",
-    "bob%far.example@example.test",
-    "bob%far.example@LOCALHOST.",
-    "@localhost:bob@far.example",
-    "@example.test,@localhost:bob@far.example",
-    "bob@far.example@localhost",
-    "\"bob@far.example\"@localhost",
-    "\"bob@far.example\"@example.test",
-    "bob!far.example@localhost",
-    "far.example!bob@localhost",
-    "bob@[192.0.2.1]",
-    "bob@[127.0.0.1]",
-    "bob@far.example%localhost",
-    "bob@localhost@far.example",
-];
-
-/// The well-formed remote ones of [`MATRIX`].
-const REMOTE: &[&str] = &[
-    "bob@far.example",
-    "BOB@FAR.EXAMPLE",
-    "@localhost:bob@far.example",
-    "bob@[192.0.2.1]",
-];
 
 /// After AUTH with a trusted mechanism (issue 6) every well-formed remote
 /// recipient of the open-relay matrix is accepted.

@@ -479,3 +479,34 @@ pub fn access_map(dir: &Path, extra: &[(&str, &str)]) {
     }
     db.close().unwrap();
 }
+
+/// The open-relay matrix (issue 6): recipients that must never be relayed from an unauthorised client.
+pub const RELAY_MATRIX: &[&str] = &[
+    "bob@far.example",
+    "BOB@FAR.EXAMPLE",
+    "bob@far.example.",
+    "bob@Far.Example.",
+    "bob%far.example@localhost",
+    "bob%far.example@example.test",
+    "bob%far.example@LOCALHOST.",
+    "@localhost:bob@far.example",
+    "@example.test,@localhost:bob@far.example",
+    "bob@far.example@localhost",
+    "\"bob@far.example\"@localhost",
+    "\"bob@far.example\"@example.test",
+    "bob!far.example@localhost",
+    "far.example!bob@localhost",
+    "bob@[192.0.2.1]",
+    "bob@[127.0.0.1]",
+    "bob@far.example%localhost",
+    "bob@localhost@far.example",
+];
+
+/// The ones of [`RELAY_MATRIX`] that are plainly remote (accepted from a relay
+/// client; a trailing dot is refused as bad syntax from anyone).
+pub const RELAY_REMOTE: &[&str] = &[
+    "bob@far.example",
+    "BOB@FAR.EXAMPLE",
+    "@localhost:bob@far.example",
+    "bob@[192.0.2.1]",
+];
