@@ -52,12 +52,7 @@ smx_pid=
 pf_up=
 cleanup() {
     set +e
-    if [ -n "$smx_pid" ]; then
-        kill -TERM "$smx_pid" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$smx_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$smx_pid" 2>/dev/null
-        wait "$smx_pid" 2>/dev/null
-    fi
+    smx_stop "$smx_pid"
     [ -n "$pf_up" ] && postfix -c "$pf/etc" stop >/dev/null 2>&1
     if [ -n "${SMX_BENCH_KEEP:-}" ]; then echo "accept.sh: kept $work" >&2; else rm -rf "$work"; fi
 }
@@ -73,23 +68,7 @@ printf 'cltaddr:127.0.0.1 RELAY\n' > "$sx/access.txt"
 # The in-memory incoming queue (IQDB, default 8192 entries) is sized for
 # both runs, so that it never refuses the load (452) whatever the
 # deferrals cost.
-iqdb=$((2 * msgs + 1000))
-cat > "$sx/smx.conf" <<EOF
-queue_directory = queue;
-hostname = mx.example.test;
-qmgr {
-  retry_min_delay = 1h;
-  IQDB { max_cache_entries = $iqdb; hash_table_entries = $((2 * iqdb)); }
-  # The load comes from one address: no per-client connection limits
-  # (icr/icm, README §3.8.1; like Postfix's client limits set to 0).
-  smtps { max_connection_rate = 100000000; max_connections = 100000; }
-}
-smar { access_map { file = "access.db"; } }
-smtps {
-  flags = { access };
-  listen_socket { type = inet; address = 127.0.0.1; port = $smx_port; }
-}
-EOF
+smx_conf "$smx_port" $((2 * msgs + 1000)) "retry_min_delay = 1h;" > "$sx/smx.conf"
 "$smxd" -f "$sx/smx.conf" </dev/null >/dev/null 2>"$sx/log" &
 smx_pid=$!
 wait_port "$smx_port"

@@ -40,12 +40,7 @@ loop_pid=
 cleanup() {
     set +e
     [ -n "$loop_pid" ] && kill "$loop_pid" 2>/dev/null
-    if [ -n "$smx_pid" ]; then
-        kill -TERM "$smx_pid" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$smx_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$smx_pid" 2>/dev/null
-        wait "$smx_pid" 2>/dev/null
-    fi
+    smx_stop "$smx_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,29 +55,13 @@ start_smx() {
     printf '. 9^esmtp:[127.0.0.1]\n' > "$d/mt"
     printf 'cltaddr:127.0.0.1 RELAY\n' > "$d/access.txt"
     "$createmap" -k access "$d/access" "$d/access.txt" >/dev/null
-    cat > "$d/smx.conf" <<EOF
-queue_directory = queue;
-hostname = mx.example.test;
-qmgr {
-  retry_min_delay = 1h;
-  IQDB { max_cache_entries = $iqdb; hash_table_entries = $((2 * iqdb)); }
-  # The load comes from one address: no per-client connection limits
-  # (icr/icm, README §3.8.1; like Postfix's client limits set to 0).
-  smtps { max_connection_rate = 100000000; max_connections = 100000; }
-}
-smar { access_map { file = "access.db"; } }
-smtps {
-  flags = { access };
-  listen_socket { type = inet; address = 127.0.0.1; port = $port; }
-}
-EOF
+    smx_conf "$port" "$iqdb" "retry_min_delay = 1h;" > "$d/smx.conf"
     "$smxd" -f "$d/smx.conf" </dev/null >/dev/null 2>"$d/log" &
     smx_pid=$!
     wait_port "$port"
 }
 stop_smx() {
-    kill -TERM "$smx_pid" 2>/dev/null || true
-    wait "$smx_pid" 2>/dev/null || true
+    smx_stop "$smx_pid"
     smx_pid=
 }
 rate() { # port -> msgs/s

@@ -42,12 +42,7 @@ work=$(mktemp -d "${SMX_BENCH_DIR:-/var/tmp}/smx-policy.XXXXXX")
 smx_pid=
 cleanup() {
     set +e
-    if [ -n "$smx_pid" ]; then
-        kill -TERM "$smx_pid" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$smx_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$smx_pid" 2>/dev/null
-        wait "$smx_pid" 2>/dev/null
-    fi
+    smx_stop "$smx_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -59,27 +54,13 @@ start() {
     port=$(free_port)
     printf '. 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\n' > "$d/mt"
     "$createmap" -k access "$d/access" "$d/access.txt" >/dev/null
-    cat > "$d/smx.conf" <<EOF
-queue_directory = queue;
-hostname = mx.example.test;
-qmgr {
-  retry_min_delay = 1h;
-  IQDB { max_cache_entries = $((msgs + 1000)); hash_table_entries = $((2 * msgs + 2000)); }
-  smtps { max_connection_rate = 100000000; max_connections = 100000; }
-}
-smar { access_map { file = "access.db"; } $2 }
-smtps {
-  flags = { access $3 };
-  listen_socket { type = inet; address = 127.0.0.1; port = $port; }
-}
-EOF
+    smx_conf "$port" $((msgs + 1000)) "retry_min_delay = 1h;" "$2" "$3" > "$d/smx.conf"
     "$smxd" -f "$d/smx.conf" </dev/null >/dev/null 2>"$d/log" &
     smx_pid=$!
     wait_port "$port"
 }
 stop() {
-    kill -TERM "$smx_pid" 2>/dev/null || true
-    wait "$smx_pid" 2>/dev/null || true
+    smx_stop "$smx_pid"
     smx_pid=
 }
 rate() {

@@ -136,3 +136,36 @@ make_sysdir() {
     chmod 755 "$d"
     echo "$d"
 }
+
+# smx_conf PORT IQDB [QMGR] [SMAR] [FLAGS]: the smx.conf the smx runs of the
+# benchmarks share: queue in ./queue, an access map (relay permission),
+# the in-memory incoming queue sized to IQDB entries (so it never refuses
+# the load with 452), no per-client connection limits (the load comes from
+# one address; icr/icm, README §3.8.1, like Postfix's client limits set to
+# 0), the SMTP server on 127.0.0.1:PORT. QMGR and SMAR are added to those
+# sections, FLAGS to the server's flags (", greylisting").
+smx_conf() {
+    cat <<EOC
+queue_directory = queue;
+hostname = mx.example.test;
+qmgr {
+  IQDB { max_cache_entries = $2; hash_table_entries = $((2 * $2)); }
+  smtps { max_connection_rate = 100000000; max_connections = 100000; }
+  ${3:-}
+}
+smar { access_map { file = "access.db"; } ${4:-} }
+smtps {
+  flags = { access${5:-} };
+  listen_socket { type = inet; address = 127.0.0.1; port = $1; }
+}
+EOC
+}
+
+# smx_stop PID: stops smxd (SIGTERM; SIGKILL after 10 s) and reaps it.
+smx_stop() {
+    [ -n "$1" ] || return 0
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
