@@ -230,6 +230,17 @@ fn serve(
     }
 }
 
+/// smxd with `extra`, relaying (access map) to `domain` on 127.0.0.1:`port`;
+/// the senders' domain example.org is routable, localhost and our host
+/// name are local.
+fn start_relaying(dir: &Path, extra: &str, domain: &str, port: u16) -> Smx {
+    let mt = format!(
+        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\n\
+         {domain} {port}^esmtp:[127.0.0.1]\n"
+    );
+    Smx::start_with(dir, &mt, extra, "flags = { access };")
+}
+
 fn base_conf(dir: &Path) -> String {
     base_conf_with(dir, "")
 }
@@ -272,11 +283,7 @@ fn relays_to_smtp_sink_and_delivers_locally_into_maildir() {
     let dir = TestDir::new("deliver");
     let sink = SmtpSink::start(&dir.0);
     let extra = base_conf(&dir.0);
-    let mt = format!(
-        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nsink.test {}^esmtp:[127.0.0.1]\n",
-        sink.port
-    );
-    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let smx = start_relaying(&dir.0, &extra, "sink.test", sink.port);
     let (ok, out) = swaks(
         smx.port,
         "sender@example.org",
@@ -320,11 +327,7 @@ fn a_next_hop_answering_451_gets_the_message_on_a_later_try() {
         }
     });
     let extra = base_conf(&dir.0);
-    let mt = format!(
-        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nflaky.test {}^esmtp:[127.0.0.1]\n",
-        next.port
-    );
-    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let smx = start_relaying(&dir.0, &extra, "flaky.test", next.port);
     let (ok, out) = swaks(
         smx.port,
         "sender@example.org",
@@ -358,11 +361,7 @@ fn a_550_makes_an_rfc3464_bounce_that_reaches_the_sender() {
         }
     });
     let extra = base_conf(&dir.0);
-    let mt = format!(
-        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
-        next.port
-    );
-    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let smx = start_relaying(&dir.0, &extra, "remote.test", next.port);
     let (ok, out) = swaks(
         smx.port,
         "alice@localhost",
@@ -415,11 +414,7 @@ fn aliases_expand_nested_and_owner_lists_set_the_sender() {
     let dir = TestDir::new("aliases");
     let next = Scripted::start(|_, _| "250 2.1.5 ok");
     let extra = base_conf(&dir.0);
-    let mt = format!(
-        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
-        next.port
-    );
-    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let smx = start_relaying(&dir.0, &extra, "remote.test", next.port);
     let (ok, out) = swaks(
         smx.port,
         "sender@example.org",
@@ -700,11 +695,7 @@ fn delay_notice_then_one_merged_bounce_on_expiry() {
                 queue_delay_timeout = 2s; queue_return_timeout = 5s;
                 DSN_handling { merge_delay_max = 1h; } }",
     );
-    let mt = format!(
-        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\nremote.test {}^esmtp:[127.0.0.1]\n",
-        next.port
-    );
-    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let smx = start_relaying(&dir.0, &extra, "remote.test", next.port);
     let (ok, out) = swaks(
         smx.port,
         "alice@localhost",
@@ -754,11 +745,7 @@ fn a_failed_bounce_goes_to_postmaster() {
     let dir = TestDir::new("double");
     let next = Scripted::start(|_, _| "550 5.1.1 nobody here");
     let extra = base_conf(&dir.0);
-    let mt = format!(
-        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\nreject.test {}^esmtp:[127.0.0.1]\n",
-        next.port
-    );
-    let smx = Smx::start_with(&dir.0, &mt, &extra, "flags = { access };");
+    let smx = start_relaying(&dir.0, &extra, "reject.test", next.port);
     let (ok, out) = swaks(smx.port, "x@reject.test", "y@reject.test", "double bounce");
     assert!(ok, "{out}\n{}", smx.log());
     let pm = smx.queue_dir().join("mail/postmaster/Maildir");
