@@ -402,7 +402,7 @@ async fn deliver_one(
     let all = |r: SmtpReply, d: &Delivery| -> HashMap<u32, SmtpReply> {
         d.recipients.iter().map(|x| (x.index, r.clone())).collect()
     };
-    let (dest, initial, max) = s.dest(&d.next);
+    let dest = s.dest(&d.next);
     let Some(_permit) = dest.acquire().await else {
         let r = all(SmtpReply::new(451, "4.3.0", "scheduler stopping"), &d);
         return (d, String::new(), r);
@@ -418,9 +418,9 @@ async fn deliver_one(
         Ok(result) => {
             let map: HashMap<u32, SmtpReply> = result.results.into_iter().collect();
             if map.values().any(SmtpReply::is_success) {
-                dest.success(max);
+                dest.success();
             } else if map.values().all(SmtpReply::is_temporary) {
-                dest.failure(initial);
+                dest.failure();
             }
             (d, result.relay, map)
         }

@@ -172,7 +172,7 @@ async fn run(loaded: Loaded) -> i32 {
                 Sig::Stop => break,
                 Sig::Reload => match open_qmgr_conf(&loaded) {
                     Ok(m) => {
-                        *sched.qmgr_conf.write().unwrap_or_else(|e| e.into_inner()) = m;
+                        sched.set_qmgr_conf(m);
                         component::log(WHO, "SIGHUP: qmgr_conf map reloaded");
                     }
                     Err(e) => component::log(WHO, format!("SIGHUP: {e}; keeping the old map")),

@@ -103,17 +103,22 @@ impl QmgrConfMap {
     }
 }
 
-/// Slow start for one destination.
+/// Slow start for one destination, between its `initial` and `max`
+/// connections (decided when the destination is first seen).
 pub struct Dest {
     permits: Semaphore,
     window: Mutex<usize>,
+    initial: usize,
+    max: usize,
 }
 
 impl Dest {
-    fn new(initial: usize) -> Dest {
+    fn new(initial: usize, max: usize) -> Dest {
         Dest {
             permits: Semaphore::new(initial),
             window: Mutex::new(initial),
+            initial,
+            max: max.max(initial),
         }
     }
 
@@ -123,9 +128,9 @@ impl Dest {
     }
 
     /// A delivery went well: open the window by one, up to `max`.
-    pub fn success(&self, max: usize) {
+    pub fn success(&self) {
         let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        if *w < max {
+        if *w < self.max {
             *w += 1;
             self.permits.add_permits(1);
         }
@@ -133,9 +138,9 @@ impl Dest {
 
     /// A delivery failed temporarily: close the window back to `initial`
     /// (the permits of connections in flight are forgotten as they end).
-    pub fn failure(&self, initial: usize) {
+    pub fn failure(&self) {
         let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        let excess = w.saturating_sub(initial);
+        let excess = w.saturating_sub(self.initial);
         let taken = self.permits.forget_permits(excess);
         *w -= taken;
     }
@@ -204,7 +209,7 @@ pub struct Scheduler {
     /// DSNs.
     pub bouncer: Bouncer,
     /// Per-IP connection limits (replaced on SIGHUP).
-    pub qmgr_conf: std::sync::RwLock<QmgrConfMap>,
+    qmgr_conf: std::sync::RwLock<QmgrConfMap>,
     /// `who` in log lines.
     pub who: &'static str,
     aq: Semaphore,
@@ -448,35 +453,40 @@ impl Scheduler {
     /// (its first address; §3.8.1), with that address's limits: `oci` and
     /// `ocm` of `qmgr_conf`, else `initial_connections` and
     /// `max_connections`.
-    pub fn dest(&self, next: &crate::proto::NextHop) -> (Arc<Dest>, usize, usize) {
+    ///
+    /// The map is read only when a destination is first seen, not per
+    /// delivery.
+    pub fn dest(&self, next: &crate::proto::NextHop) -> Arc<Dest> {
         use crate::proto::NextHop;
         let ip = match next {
             NextHop::Hosts { addrs, .. } => addrs.first().map(|a| a.ip()),
             _ => None,
         };
         let key = ip.map_or_else(|| next.key(), |ip| ip.to_string());
-        let v4 = match ip {
-            Some(std::net::IpAddr::V4(v4)) => Some(v4),
-            _ => None,
-        };
-        let limits = self
-            .qmgr_conf
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let initial = v4
-            .and_then(|ip| limits.limit("oci", ip))
-            .unwrap_or(self.conf.initial_connections);
-        let max = v4
-            .and_then(|ip| limits.limit("ocm", ip))
-            .unwrap_or(self.conf.max_connections)
-            .max(initial);
         let mut d = self.dests.lock().unwrap_or_else(|e| e.into_inner());
-        let dest = d
-            .entry(key)
-            .or_insert_with(|| Arc::new(Dest::new(initial)))
-            .clone();
-        (dest, initial, max)
+        d.entry(key)
+            .or_insert_with(|| {
+                let v4 = match ip {
+                    Some(std::net::IpAddr::V4(v4)) => Some(v4),
+                    _ => None,
+                };
+                let limits = self.qmgr_conf.read().unwrap_or_else(|e| e.into_inner());
+                let initial = v4
+                    .and_then(|ip| limits.limit("oci", ip))
+                    .unwrap_or(self.conf.initial_connections);
+                let max = v4
+                    .and_then(|ip| limits.limit("ocm", ip))
+                    .unwrap_or(self.conf.max_connections);
+                Arc::new(Dest::new(initial, max))
+            })
+            .clone()
+    }
+
+    /// Replaces the `qmgr_conf` map (SIGHUP); destinations seen from now
+    /// on get its limits (those in flight keep theirs until they end).
+    pub fn set_qmgr_conf(&self, map: QmgrConfMap) {
+        *self.qmgr_conf.write().unwrap_or_else(|e| e.into_inner()) = map;
+        self.dests.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -529,10 +539,10 @@ mod tests {
 
     #[tokio::test]
     async fn slow_start_opens_to_max_and_closes_to_initial() {
-        let d = Dest::new(2);
+        let d = Dest::new(2, 4);
         assert_eq!(d.window(), 2);
         for _ in 0..5 {
-            d.success(4);
+            d.success();
         }
         assert_eq!(d.window(), 4);
         let held: Vec<_> = [d.acquire().await, d.acquire().await, d.acquire().await]
@@ -540,11 +550,11 @@ mod tests {
             .flatten()
             .collect();
         assert_eq!(held.len(), 3);
-        d.failure(2);
+        d.failure();
         // One permit was free and is forgotten; the window shrinks by it.
         assert_eq!(d.window(), 3);
         drop(held);
-        d.failure(2);
+        d.failure();
         assert_eq!(d.window(), 2);
         assert_eq!(d.permits.available_permits(), 2);
     }
