@@ -139,7 +139,7 @@ pub fn check_file(path: &Path) -> Result<Checked, LoadError> {
     Ok(check_str(&name, &text))
 }
 
-/// The check of the fuzz target (`grammar/fuzz`), shared with the test that
+/// The check of the fuzz target (the `smx_conf` target of `fuzz/`), shared with the test that
 /// replays its corpus: reads `bytes` (lossy UTF-8) and, when a configuration
 /// was built, writes it with `show` in both modes and reads that back. The
 /// output of `show` must never have a syntax error; when the input had no

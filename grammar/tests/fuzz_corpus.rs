@@ -1,6 +1,7 @@
-//! Replays the fuzzing corpus (`fuzz/corpus/parse/`) and the inputs that
-//! once failed (`fuzz/regressions/`) through the fuzz target's check, so
-//! that plain `cargo test` covers them without cargo-fuzz.
+//! Replays the corpus of the `smx_conf` fuzz target (`fuzz/corpus/smx_conf/`
+//! at the top of the repository) and the inputs that once failed
+//! (`fuzz/regressions/smx_conf/`) through the target's check, so that plain
+//! `cargo test` covers them without cargo-fuzz.
 
 use std::path::Path;
 
@@ -25,9 +26,9 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn replay_fuzz_corpus() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let mut n = 0;
-    for dir in ["corpus/parse", "regressions"] {
+    for dir in ["corpus/smx_conf", "regressions/smx_conf"] {
         for path in files(&root.join(dir)) {
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
