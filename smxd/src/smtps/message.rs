@@ -83,9 +83,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
         let Some(tx) = self.tx.take() else {
             return self.send(Reply::local_error());
         };
-        let message = chunks.into_message();
+        let mut message = chunks.into_message();
         if has_bare_newline(&message) {
             return self.send(Reply::bare_newline_in_data());
+        }
+        // A final line without CRLF is terminated here (RFC 3030 lets the
+        // last chunk end anywhere), so the stored content always ends in
+        // CRLF, as `Backend::deliver` promises.
+        if !message.is_empty() && !message.ends_with(b"\r\n") {
+            message.extend_from_slice(b"\r\n");
         }
         self.accept_message(tx, message).await
     }
