@@ -1,5 +1,5 @@
 # Shell helpers shared by the MTA benchmarks (bench/accept.sh,
-# bench/relay.sh): free ports, waiting for a listener, and the pieces of a
+# bench/relay): free ports, waiting for a listener, and the pieces of a
 # private Postfix instance (own config, queue and data directories; no
 # chroot; started with `postfix -c DIR start`). Source it; it defines
 # functions only.

@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
 """CPU time and memory of a process tree, read from /proc (Linux).
 
-Used by bench/relay.sh to account for ALL the processes of an MTA: smx's
+Used by bench/relay to account for ALL the processes of an MTA: smx's
 MCP (smxd) and the components it starts, or Postfix's master and every
 daemon it spawns.
 
   proctree.py cpu ROOT            print the CPU seconds of the tree
   proctree.py watch ROOT OUT      sample memory until SIGTERM, then write OUT
+  proctree.py mem ROOT            print the tree's memory now
 
 CPU: for every live process of the tree, utime + stime (its own threads,
 fields 14-15 of /proc/PID/stat) + cutime + cstime (fields 16-17: the
 children it has waited for, with their own reaped descendants). A process
 that exited and was reaped is thus counted once, in its parent; a live
 process is counted once, by itself; a zombie still carries its own times
-until it is reaped. bench/relay.sh takes the difference of two readings
+until it is reaped. bench/relay takes the difference of two readings
 around a run, so what the tree did before the run (start-up) drops out.
 The one blind spot is a child reaped between the reading of its parent and
 the reading of itself; a reading takes a few milliseconds, so the error is
@@ -24,6 +25,8 @@ of VmHWM (each process's peak resident set, /proc/PID/status) and of Pss
 (its proportional share of resident pages, /proc/PID/smaps_rollup, needs
 root for other users' processes). OUT gets the largest sums seen, in kB:
 "hwm_kb=... pss_kb=... procs=..." (procs: most processes seen at once).
+`mem` prints the sums of VmRSS and Pss now, "rss_kb=... pss_kb=...
+procs=..." (bench/relay: the memory held with 1,000 idle connections).
 VmHWM counts pages shared between processes (libraries, the program text)
 once per process; Pss divides them among the processes sharing them.
 """
@@ -105,10 +108,19 @@ def watch(root, out, interval):
         f.write(f"hwm_kb={hwm} pss_kb={pss} procs={procs}\n")
 
 
+def mem(root):
+    pids = tree(root)
+    rss = sum(status_kb(p, "status", "VmRSS:") for p in pids)
+    pss = sum(status_kb(p, "smaps_rollup", "Pss:") for p in pids)
+    print(f"rss_kb={rss} pss_kb={pss} procs={len(pids)}")
+
+
 def main():
     args = sys.argv[1:]
     if len(args) == 2 and args[0] == "cpu":
         print(f"{cpu_seconds(int(args[1])):.2f}")
+    elif len(args) == 2 and args[0] == "mem":
+        mem(int(args[1]))
     elif len(args) in (3, 4) and args[0] == "watch":
         watch(int(args[1]), args[2], float(args[3]) if len(args) == 4 else 0.5)
     else:
