@@ -112,8 +112,24 @@ pub const ALIASES_SOURCE: &str = "aliases";
 /// Mailertable (read as text by SMAR).
 pub const MAILERTABLE: &str = "mt";
 
+/// An smx.conf quoted string; control characters (a newline in a value
+/// read from an unclosed m4 quote) are escaped, or the string would not
+/// close on its line.
 fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 impl Site {
@@ -303,4 +319,23 @@ fn render_tls(o: &mut String, t: &Tls) {
         }
     }
     let _ = writeln!(o, "    }}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (fuzz/regressions/sendmail_mc/value_with_newline):
+    /// a value with a newline made an smx.conf string that does not close.
+    #[test]
+    fn quoted_values_with_control_characters_pass_the_checker() {
+        let site = Site {
+            hostname: Some("mx.example\nx\t\u{1}\"\\".to_string()),
+            ..Site::default()
+        };
+        let text = site.render("# test\n");
+        let checked = smx_grammar::check_str("smx.conf", &text);
+        let errors: Vec<String> = checked.errors().map(|d| format!("{d:?}")).collect();
+        assert!(errors.is_empty(), "{errors:?}\n{text}");
+    }
 }
