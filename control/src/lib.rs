@@ -19,6 +19,8 @@ pub mod client;
 pub mod fake;
 pub mod filter;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod locate;
 pub mod server;
 pub mod shape;

@@ -19,6 +19,8 @@
 pub mod db;
 pub mod dbmap;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod kind;
 pub mod lookup;
 pub mod macros;

@@ -7,6 +7,8 @@
 
 pub mod common;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod output;
 pub mod policy;
 pub mod postfix;

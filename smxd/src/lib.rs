@@ -19,6 +19,8 @@
 
 pub mod component;
 pub mod dsn;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod inbound;
 pub mod ipc;
 pub mod lmtpl;
