@@ -29,7 +29,7 @@ use crate::component::Sig;
 use crate::component::{self, Loaded};
 use crate::ipc::{self, IpcError};
 use crate::proto::{QmgrAnswer, SmtpsRequest};
-use crate::queue::{CommitError, Queue, QueueConf};
+use crate::queue::{ibdb, CommitError, Queue, QueueConf};
 use peers::{SmarLink, SmtpcPool};
 use sched::{SchedConf, Scheduler};
 use std::path::Path;
@@ -62,6 +62,19 @@ async fn run(loaded: Loaded) -> i32 {
             recovered.orphans_removed.len()
         ),
     );
+    // A torn tail is a record whose write a crash interrupted: its
+    // transaction was never acknowledged. Say so, with where and why.
+    for f in recovered.files.iter().filter(|f| f.cut > 0) {
+        component::log(
+            WHO,
+            format!(
+                "recovery: IBDB file {}: torn tail of {} bytes cut ({})",
+                ibdb::recover::file_name(f.seq),
+                f.cut,
+                f.reason.unwrap_or("unreadable record")
+            ),
+        );
+    }
     if !recovered.deferred_corrupt.is_empty() || !recovered.missing_content.is_empty() {
         component::log(
             WHO,
