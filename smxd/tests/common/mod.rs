@@ -12,6 +12,7 @@
 
 pub mod dns;
 pub mod dovecot;
+pub mod ledger;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};

@@ -1,0 +1,486 @@
+//! The fault suite (TESTING.md layer 4; DESIGN.md "Recovery"; README §3.7
+//! restarts, §3.8 retries and bounces, §3.9 DNS, §1.1.1 IBDB): smxd under
+//! a load of a few hundred messages, each with a unique marker, while one
+//! thing goes wrong:
+//!
+//! - `kill -9` of each component (qmgr, smtps, smar, smtpc, lmtpl) while
+//!   mail flows; the MCP restarts it (its `restarts` in `mcp.status`).
+//!   Half the messages are relayed to a recording next hop, half delivered
+//!   by lmtpl into a Maildir, so every component is in the path;
+//! - DNS down: the mailertable names the next hop by host name and the
+//!   nameserver does not answer: deferred with 4xx, no bounce; delivered
+//!   once DNS answers;
+//! - the next hop refusing connections, slow (within smtpc's timeout),
+//!   answering 4xx (delivered when it accepts again), answering 5xx
+//!   (bounced to the local sender: counted as bounced, not lost);
+//! - the LMTP agent down (a stale socket nobody listens on): deferred;
+//!   delivered once it is back;
+//! - a torn IBDB tail: the last log file cut in the middle of its last
+//!   record while smxd is stopped; the complete records are recovered;
+//! - SIGHUP to the MCP, several times, under load.
+//!
+//! Each test prints one line from [`common::ledger::Ledger`] (sent,
+//! acknowledged with 250, delivered, bounced, duplicates, lost) and fails
+//! if anything acknowledged was lost. Every wait is bounded; no timing is
+//! asserted. The disk-full case is in `diskfull.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::dns::{Answer, DnsServer, RecordType};
+use common::ledger::{
+    mailbox, merge, wait_arrived, Behaviour, Counts, Fate, Ledger, Load, NextHop, Progress,
+};
+use common::{free_port, Rng, Smx, TestDir};
+use nix::sys::signal::Signal;
+use smxd::queue::ibdb::record::{decode, Decoded, Record, MAGIC};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Bound of one test's load.
+const LOAD_LIMIT: Duration = Duration::from_secs(40);
+/// Bound of the wait for deliveries after the load.
+const ARRIVAL_LIMIT: Duration = Duration::from_secs(40);
+
+/// Options per section, on top of the suite's base configuration.
+#[derive(Default)]
+struct Opts {
+    qmgr: &'static str,
+    smar: String,
+    /// Default `io_timeout = 10s;`.
+    smtpc: &'static str,
+    lmtpl: &'static str,
+    /// Mailertable right-hand side for remote.test; default the next hop
+    /// on 127.0.0.1.
+    remote: Option<String>,
+}
+
+/// smxd relaying remote.test to 127.0.0.1:`hop_port` and delivering
+/// localhost through lmtpl; 127.0.0.1 may relay (access map); retries
+/// after 1 to 2 seconds; the QMGR restarts the SMTP server with it.
+fn start(dir: &Path, hop_port: u16, o: &Opts) -> Smx {
+    common::access_map(dir, &[]);
+    let remote = o
+        .remote
+        .clone()
+        .unwrap_or_else(|| format!("{hop_port}^esmtp:[127.0.0.1]"));
+    let mt = format!(
+        "example.org 9^esmtp:[127.0.0.1]\nlocalhost lmtp:\nmx.example.test lmtp:\n\
+         remote.test {remote}\n"
+    );
+    let extra = format!(
+        "qmgr {{ restart_dependencies = {{ smtps }}; retry_min_delay = 1s; retry_max_delay = 2s; {} }}
+         smar {{ access_map {{ file = \"access.db\"; }} {} }}
+         smtpc {{ {} }}
+         lmtpl {{ {} }}",
+        o.qmgr,
+        o.smar,
+        if o.smtpc.is_empty() {
+            "io_timeout = 10s;"
+        } else {
+            o.smtpc
+        },
+        o.lmtpl
+    );
+    Smx::start_with(dir, &mt, &extra, "flags = { access };")
+}
+
+/// Even markers go to the next hop, odd ones to bob's Maildir.
+fn mixed(i: usize) -> String {
+    if i % 2 == 0 {
+        format!("u{i}@remote.test")
+    } else {
+        "bob@localhost".to_string()
+    }
+}
+
+fn remote(i: usize) -> String {
+    format!("u{i}@remote.test")
+}
+
+fn local(_: usize) -> String {
+    "bob@localhost".to_string()
+}
+
+fn bob(smx: &Smx) -> PathBuf {
+    smx.queue_dir().join("mail/bob/Maildir")
+}
+
+fn alice(smx: &Smx) -> PathBuf {
+    smx.queue_dir().join("mail/alice/Maildir")
+}
+
+/// Everything delivered: the next hop's markers and bob's Maildir.
+fn delivered(smx: &Smx, hop: &NextHop) -> Counts {
+    let mut d = hop.received();
+    merge(&mut d, &mailbox(&bob(smx)).delivered);
+    d
+}
+
+/// Delivered or bounced to alice, for [`wait_arrived`].
+fn arrived(smx: &Smx, hop: &NextHop) -> Counts {
+    let mut d = delivered(smx, hop);
+    merge(&mut d, &mailbox(&alice(smx)).bounced);
+    d
+}
+
+/// Runs `load` to the end (bounded by its deadline).
+fn run_load(smx: &Smx, load: &Load) -> Vec<Fate> {
+    let p = Progress::new(load.messages);
+    load.run(smx.port, &p);
+    p.fates()
+}
+
+/// The final figures, after the daemon stopped; checks them.
+fn settle(name: &str, smx: &mut Smx, hop: &NextHop, fates: &[Fate]) -> Ledger {
+    wait_arrived(smx, fates, ARRIVAL_LIMIT, || arrived(smx, hop));
+    let clean = smx.stop();
+    let l = Ledger::tally(
+        name,
+        fates,
+        &delivered(smx, hop),
+        &mailbox(&alice(smx)).bounced,
+    );
+    l.check(&smx.log());
+    assert!(clean, "the MCP did not stop on SIGTERM\n{}", smx.log());
+    l
+}
+
+/// `mcp.status`: (name, restarts) of every process slot.
+fn mcp_restarts(smx: &Smx, name: &str) -> u32 {
+    let text = std::fs::read_to_string(smx.queue_dir().join("mcp.status")).unwrap_or_default();
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
+    list.iter()
+        .filter(|v| v["name"] == name)
+        .filter_map(|v| v["restarts"].as_u64())
+        .map(|n| n as u32)
+        .sum()
+}
+
+/// `kill -9` of `target` `kills` times, each after a random number of
+/// further `250`s (so while mail flows); waits for the MCP's restart
+/// before the next. Returns the pids killed.
+fn killer(smx: &Smx, target: &str, kills: usize, p: &Progress, deadline: Instant) -> Vec<i32> {
+    let mut rng = Rng::from_env();
+    let mut done = Vec::new();
+    for _ in 0..kills {
+        if !p.wait_more(rng.range(20, 80) as usize, deadline) {
+            break;
+        }
+        let before = smx.started(target);
+        let Some(&pid) = before.last() else {
+            panic!("no {target} started:\n{}", smx.log());
+        };
+        assert!(smx.sigkill(pid), "cannot kill {target} pid={pid}");
+        done.push(pid);
+        let left = deadline.saturating_duration_since(Instant::now());
+        smx.wait_for(
+            &format!("mcp: started {target} pid="),
+            before.len() + 1,
+            left,
+        );
+    }
+    done
+}
+
+fn kill9(target: &str) {
+    const MESSAGES: usize = 300;
+    const KILLS: usize = 2;
+    let dir = TestDir::new(&format!("fault-kill-{target}"));
+    let hop = NextHop::start(Behaviour::Accept);
+    let mut smx = start(&dir.0, hop.port, &Opts::default());
+    let load = Load::new(MESSAGES, 4, mixed, LOAD_LIMIT);
+    let p = Progress::new(MESSAGES);
+    let killed = std::thread::scope(|s| {
+        s.spawn(|| load.run(smx.port, &p));
+        killer(&smx, target, KILLS, &p, load.deadline)
+    });
+    assert_eq!(
+        killed.len(),
+        KILLS,
+        "not every kill happened\n{}",
+        smx.log()
+    );
+    let fates = p.fates();
+    wait_arrived(&smx, &fates, ARRIVAL_LIMIT, || arrived(&smx, &hop));
+    let restarts = mcp_restarts(&smx, target);
+    assert!(
+        restarts >= KILLS as u32,
+        "mcp.status counts {restarts} restarts of {target}\n{}",
+        smx.log()
+    );
+    for pid in &killed {
+        assert!(
+            smx.log()
+                .contains(&format!("{target} pid={pid} killed by signal")),
+            "the MCP did not see pid {pid} die\n{}",
+            smx.log()
+        );
+    }
+    settle(&format!("kill9-{target}"), &mut smx, &hop, &fates);
+}
+
+#[test]
+fn kill9_qmgr_under_load() {
+    kill9("qmgr");
+}
+
+#[test]
+fn kill9_smtps_under_load() {
+    kill9("smtps");
+}
+
+#[test]
+fn kill9_smar_under_load() {
+    kill9("smar");
+}
+
+#[test]
+fn kill9_smtpc_under_load() {
+    kill9("smtpc");
+}
+
+#[test]
+fn kill9_lmtpl_under_load() {
+    kill9("lmtpl");
+}
+
+/// Log lines of deferrals with a 4xx reply, and of bounces.
+fn deferred_4xx(smx: &Smx) -> usize {
+    smx.log()
+        .lines()
+        .filter(|l| l.contains("status=deferred (4"))
+        .count()
+}
+
+fn bounces(smx: &Smx) -> usize {
+    smx.count("status=bounced")
+}
+
+/// Waits until `n` deferrals with a 4xx were logged.
+fn wait_deferred(smx: &Smx, n: usize) {
+    let deadline = Instant::now() + ARRIVAL_LIMIT;
+    while deferred_4xx(smx) < n {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} deferrals within {ARRIVAL_LIMIT:?}\n{}",
+            deferred_4xx(smx),
+            smx.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+static DNS_UP: AtomicBool = AtomicBool::new(false);
+
+/// relay.remote.test is 127.0.0.1 (no MX) once [`DNS_UP`]; before that
+/// the nameserver does not answer at all.
+fn relay_zone(name: &str, t: RecordType) -> Answer {
+    if !DNS_UP.load(Ordering::SeqCst) {
+        return Answer::Silence;
+    }
+    match (name, t) {
+        ("relay.remote.test.", RecordType::A) => Answer::A(vec![[127, 0, 0, 1].into()]),
+        ("relay.remote.test.", RecordType::MX) => Answer::Mx(vec![]),
+        _ => Answer::NxDomain,
+    }
+}
+
+#[test]
+fn dns_down_defers_without_bouncing_then_delivers() {
+    const MESSAGES: usize = 100;
+    let dir = TestDir::new("fault-dns");
+    let dns = DnsServer::start(relay_zone);
+    let hop = NextHop::start(Behaviour::Accept);
+    let o = Opts {
+        smar: format!("nameserver = {}; DNS_timeout = 1s;", dns.addr),
+        remote: Some(format!("{}^esmtp:relay.remote.test", hop.port)),
+        ..Opts::default()
+    };
+    let mut smx = start(&dir.0, hop.port, &o);
+    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
+    wait_deferred(&smx, MESSAGES);
+    assert_eq!(bounces(&smx), 0, "{}", smx.log());
+    assert!(hop.received().is_empty());
+    DNS_UP.store(true, Ordering::SeqCst);
+    let l = settle("dns-down", &mut smx, &hop, &fates);
+    assert_eq!(l.bounced, 0);
+    assert!(smx.log().contains("4.4.3"), "{}", smx.log());
+}
+
+#[test]
+fn next_hop_refusing_connections_defers_then_delivers() {
+    const MESSAGES: usize = 200;
+    let dir = TestDir::new("fault-refuse");
+    let port = free_port();
+    let mut smx = start(&dir.0, port, &Opts::default());
+    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
+    wait_deferred(&smx, MESSAGES);
+    assert_eq!(bounces(&smx), 0, "{}", smx.log());
+    let hop = NextHop::start_on(
+        TcpListener::bind(("127.0.0.1", port)).unwrap(),
+        Behaviour::Accept,
+    );
+    let l = settle("nexthop-refusing", &mut smx, &hop, &fates);
+    assert_eq!((l.bounced, l.duplicates), (0, 0));
+}
+
+#[test]
+fn slow_next_hop_within_the_timeout_gets_everything_once() {
+    const MESSAGES: usize = 60;
+    let dir = TestDir::new("fault-slow");
+    let hop = NextHop::start(Behaviour::Slow(Duration::from_millis(400)));
+    let o = Opts {
+        smtpc: "io_timeout = 2s;",
+        ..Opts::default()
+    };
+    let mut smx = start(&dir.0, hop.port, &o);
+    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
+    let l = settle("nexthop-slow", &mut smx, &hop, &fates);
+    assert_eq!((l.delivered, l.bounced, l.duplicates), (MESSAGES, 0, 0));
+}
+
+#[test]
+fn next_hop_answering_4xx_defers_then_delivers() {
+    const MESSAGES: usize = 200;
+    let dir = TestDir::new("fault-4xx");
+    let hop = NextHop::start(Behaviour::Tempfail);
+    let mut smx = start(&dir.0, hop.port, &Opts::default());
+    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
+    wait_deferred(&smx, MESSAGES);
+    assert!(hop.tempfails() >= MESSAGES);
+    assert_eq!(bounces(&smx), 0, "{}", smx.log());
+    hop.set(Behaviour::Accept);
+    let l = settle("nexthop-4xx", &mut smx, &hop, &fates);
+    assert_eq!((l.bounced, l.duplicates), (0, 0));
+}
+
+#[test]
+fn next_hop_answering_5xx_bounces_everything_to_the_sender() {
+    const MESSAGES: usize = 200;
+    let dir = TestDir::new("fault-5xx");
+    let hop = NextHop::start(Behaviour::Permfail);
+    let mut smx = start(&dir.0, hop.port, &Opts::default());
+    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
+    let l = settle("nexthop-5xx", &mut smx, &hop, &fates);
+    assert_eq!((l.delivered, l.bounced), (0, MESSAGES));
+    assert!(hop.permfails() >= MESSAGES);
+}
+
+#[test]
+fn lmtp_agent_down_defers_then_delivers() {
+    const MESSAGES: usize = 200;
+    let dir = TestDir::new("fault-lmtp");
+    let hop = NextHop::start(Behaviour::Accept);
+    // smtpc talks LMTP to `lmtp.route`; lmtpl listens on `lmtp.agent`.
+    // Down: a stale socket at `lmtp.route` (the agent died, its socket
+    // file stayed). Up: `lmtp.route` links to the agent's socket.
+    let o = Opts {
+        smtpc: "io_timeout = 10s; LMTP_socket = \"lmtp.route\";",
+        lmtpl: "LMTP_socket = \"lmtp.agent\";",
+        ..Opts::default()
+    };
+    let mut smx = start(&dir.0, hop.port, &o);
+    let route = smx.queue_dir().join("lmtp.route");
+    drop(std::os::unix::net::UnixListener::bind(&route).unwrap());
+    let fates = run_load(&smx, &Load::new(MESSAGES, 4, local, LOAD_LIMIT));
+    wait_deferred(&smx, MESSAGES);
+    assert_eq!(bounces(&smx), 0, "{}", smx.log());
+    assert!(mailbox(&bob(&smx)).delivered.is_empty());
+    std::fs::remove_file(&route).unwrap();
+    std::os::unix::fs::symlink("lmtp.agent", &route).unwrap();
+    let l = settle("lmtp-down", &mut smx, &hop, &fates);
+    assert_eq!((l.bounced, l.duplicates), (0, 0));
+}
+
+#[test]
+fn sighup_under_load_loses_nothing() {
+    const MESSAGES: usize = 300;
+    const HUPS: usize = 5;
+    let dir = TestDir::new("fault-hup");
+    let hop = NextHop::start(Behaviour::Accept);
+    let mut smx = start(&dir.0, hop.port, &Opts::default());
+    let load = Load::new(MESSAGES, 4, mixed, LOAD_LIMIT);
+    let p = Progress::new(MESSAGES);
+    let hups = std::thread::scope(|s| {
+        s.spawn(|| load.run(smx.port, &p));
+        let mut hups = 0;
+        while hups < HUPS && p.wait_more(40, load.deadline) {
+            smx.signal_mcp(Signal::SIGHUP);
+            hups += 1;
+        }
+        hups
+    });
+    assert_eq!(hups, HUPS, "not every SIGHUP was sent\n{}", smx.log());
+    let fates = p.fates();
+    let l = settle("sighup", &mut smx, &hop, &fates);
+    assert_eq!(l.bounced, 0);
+    assert!(
+        smx.count("SIGHUP") >= HUPS,
+        "the reloads were not logged\n{}",
+        smx.log()
+    );
+}
+
+/// The IBDB files, oldest first.
+fn ibdb_files(queue: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(queue.join("ibdb"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The records of an IBDB file: (offset, length, record).
+fn ibdb_records(data: &[u8]) -> Vec<(usize, usize, Record)> {
+    let mut out = Vec::new();
+    let mut at = MAGIC.len();
+    while let Decoded::Record(rec, n) = decode(&data[at..]) {
+        out.push((at, n, rec));
+        at += n;
+    }
+    out
+}
+
+#[test]
+fn a_torn_ibdb_tail_is_cut_and_the_complete_records_are_recovered() {
+    const MESSAGES: usize = 100;
+    let dir = TestDir::new("fault-ibdb");
+    let hop = NextHop::start(Behaviour::Tempfail);
+    let mut smx = start(&dir.0, hop.port, &Opts::default());
+    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
+    wait_deferred(&smx, MESSAGES);
+    assert!(smx.stop(), "the MCP did not stop on SIGTERM");
+    // The last record of the last file, cut in half: a write that a
+    // crash interrupted.
+    let last = ibdb_files(&smx.queue_dir()).pop().unwrap();
+    let data = std::fs::read(&last).unwrap();
+    let (at, len, rec) = ibdb_records(&data).pop().expect("a record in IBDB");
+    assert_eq!(at + len, data.len(), "IBDB ends in a complete record");
+    std::fs::write(&last, &data[..at + len / 2]).unwrap();
+    let id = rec.id().to_string();
+    let acked = fates
+        .iter()
+        .position(|f| f.queued.as_deref() == Some(id.as_str()));
+    let kind = match &rec {
+        Record::TaOpen(_) => "TaOpen",
+        Record::RcptDone { .. } => "RcptDone",
+        Record::TaDone { .. } => "TaDone",
+    };
+    println!(
+        "torn IBDB tail: {kind} of {id} ({}) cut after {} of {len} bytes",
+        acked.map_or("never acknowledged".to_string(), |i| format!(
+            "marker m{i}, acknowledged and deferred, so also in DEFEDB"
+        )),
+        len / 2
+    );
+    hop.set(Behaviour::Accept);
+    smx.spawn();
+    smx.wait_for("torn tail of", 1, Duration::from_secs(10));
+    let l = settle("ibdb-torn-tail", &mut smx, &hop, &fates);
+    assert_eq!((l.delivered, l.bounced, l.duplicates), (MESSAGES, 0, 0));
+}
