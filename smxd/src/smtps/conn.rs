@@ -6,6 +6,15 @@
 //! by a bare LF is returned as [`Line::BareNewline`] (the session answers
 //! `500 5.5.2`), so that command and data framing agree on what a line is.
 //!
+//! `io_timeout` bounds every write, and every read in a way a slow client
+//! cannot stretch (slow-loris): a command line must be complete within
+//! `io_timeout` of its first octet being awaited, DATA must bring a line
+//! end at least every `io_timeout`, and BDAT at least [`BDAT_PROGRESS`]
+//! octets (a text line's worth, RFC 5321 §4.5.3.1.6) every `io_timeout`.
+//! A client that dribbles one octet at a time is cut like a silent one
+//! (`421 4.4.2`); a per-read timeout alone would let it hold its session,
+//! and with `max_threads` of them the whole server, for ever.
+//!
 //! STARTTLS ([`Conn::start_tls`], RFC 3207 §4.2): the `220` is flushed,
 //! then every octet the client sent after the STARTTLS line and that is
 //! already buffered is thrown away before the handshake, so that no
@@ -21,6 +30,11 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Instant;
+
+/// BDAT content a client must send per `io_timeout` (see the module
+/// documentation).
+pub const BDAT_PROGRESS: u64 = 1000;
 
 /// Why reading or writing stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,15 +120,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    /// Reads more input; flushes pending replies first (PIPELINING).
-    async fn fill(&mut self) -> Result<(), IoStop> {
+    /// The deadline of a read that starts now.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// Reads more input, giving up at `deadline`; flushes pending replies
+    /// first (PIPELINING). Returns the octets read.
+    async fn fill(&mut self, deadline: Instant) -> Result<&[u8], IoStop> {
         self.flush().await?;
         let mut tmp = [0u8; 16_384];
-        match tokio::time::timeout(self.timeout, self.io.read(&mut tmp)).await {
+        match tokio::time::timeout_at(deadline, self.io.read(&mut tmp)).await {
             Ok(Ok(0)) | Ok(Err(_)) => Err(IoStop::Closed),
             Ok(Ok(n)) => {
+                let start = self.input.len();
                 self.input.extend_from_slice(&tmp[..n]);
-                Ok(())
+                Ok(&self.input[start..])
             }
             Err(_) => Err(IoStop::Timeout),
         }
@@ -137,8 +158,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         n > 0
     }
 
-    /// Reads one command line of at most `max` octets (CRLF included).
+    /// Reads one command line of at most `max` octets (CRLF included);
+    /// the whole line must arrive within `io_timeout`.
     pub async fn read_line(&mut self, max: usize) -> Result<Line, IoStop> {
+        let deadline = self.deadline();
         let mut discarding = false;
         loop {
             let buf = self.buffered();
@@ -159,16 +182,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 let n = buf.len();
                 self.consume(n);
             }
-            self.fill().await?;
+            self.fill(deadline).await?;
         }
     }
 
     /// Feeds input to `sink` until it reports the end (DATA); what follows
-    /// the end stays buffered for the next command.
+    /// the end stays buffered for the next command. Each `io_timeout` must
+    /// bring a line end.
     pub async fn read_until(
         &mut self,
         mut sink: impl FnMut(&[u8]) -> Option<usize>,
     ) -> Result<(), IoStop> {
+        let mut deadline = self.deadline();
         loop {
             if !self.buffered().is_empty() {
                 let buf = self.buffered();
@@ -179,16 +204,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
                 self.consume(len);
             }
-            self.fill().await?;
+            if self.fill(deadline).await?.contains(&b'\n') {
+                deadline = self.deadline();
+            }
         }
     }
 
-    /// Passes exactly `n` octets to `sink` (BDAT).
+    /// Passes exactly `n` octets to `sink` (BDAT). Each `io_timeout` must
+    /// bring [`BDAT_PROGRESS`] octets (or the rest of the chunk).
     pub async fn read_exact(
         &mut self,
         mut n: u64,
         mut sink: impl FnMut(&[u8]),
     ) -> Result<(), IoStop> {
+        let mut deadline = self.deadline();
+        let mut progress = 0u64;
         loop {
             let buf = self.buffered();
             let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
@@ -200,7 +230,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if n == 0 {
                 return Ok(());
             }
-            self.fill().await?;
+            progress += self.fill(deadline).await?.len() as u64;
+            if progress >= BDAT_PROGRESS {
+                progress = 0;
+                deadline = self.deadline();
+            }
         }
     }
 }
@@ -230,5 +264,103 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<MaybeTls<S>> {
     /// True once TLS is established.
     pub fn is_tls(&self) -> bool {
         self.io.is_tls()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::DuplexStream;
+
+    /// A peer that writes `chunks`, one every `gap`, counting what it wrote.
+    fn dribble(
+        mut peer: DuplexStream,
+        chunks: Vec<Vec<u8>>,
+        gap: Duration,
+    ) -> (Arc<AtomicUsize>, tokio::task::JoinHandle<DuplexStream>) {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let count = sent.clone();
+        let task = tokio::spawn(async move {
+            for c in chunks {
+                if peer.write_all(&c).await.is_err() {
+                    break;
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(gap).await;
+            }
+            peer
+        });
+        (sent, task)
+    }
+
+    fn bytes(n: usize, b: u8) -> Vec<Vec<u8>> {
+        (0..n).map(|_| vec![b]).collect()
+    }
+
+    /// One octet every 20 ms, never a line end: cut at io_timeout, long
+    /// before the dribbler is done (a per-read timeout never fires).
+    #[tokio::test]
+    async fn dribbled_command_line_times_out() {
+        let (io, peer) = tokio::io::duplex(1024);
+        let mut conn = Conn::new(io, Duration::from_millis(200));
+        let (sent, task) = dribble(peer, bytes(100, b'x'), Duration::from_millis(20));
+        assert_eq!(conn.read_line(512).await, Err(IoStop::Timeout));
+        assert!(sent.load(Ordering::SeqCst) < 100);
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn dribbled_data_line_times_out() {
+        let (io, peer) = tokio::io::duplex(1024);
+        let mut conn = Conn::new(io, Duration::from_millis(200));
+        let (sent, task) = dribble(peer, bytes(100, b'x'), Duration::from_millis(20));
+        assert_eq!(conn.read_until(|_| None).await, Err(IoStop::Timeout));
+        assert!(sent.load(Ordering::SeqCst) < 100);
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn dribbled_bdat_chunk_times_out() {
+        let (io, peer) = tokio::io::duplex(1024);
+        let mut conn = Conn::new(io, Duration::from_millis(200));
+        let (sent, task) = dribble(peer, bytes(100, b'x'), Duration::from_millis(20));
+        assert_eq!(conn.read_exact(5000, |_| {}).await, Err(IoStop::Timeout));
+        assert!(sent.load(Ordering::SeqCst) < 100);
+        task.abort();
+    }
+
+    /// DATA as a whole may take longer than io_timeout when every
+    /// io_timeout brings lines.
+    #[tokio::test]
+    async fn slow_data_with_lines_goes_on() {
+        let (io, peer) = tokio::io::duplex(1024);
+        let mut conn = Conn::new(io, Duration::from_millis(300));
+        let mut lines: Vec<Vec<u8>> = (0..10).map(|_| b"line\r\n".to_vec()).collect();
+        lines.push(b".\r\n".to_vec());
+        let (_, task) = dribble(peer, lines, Duration::from_millis(60));
+        let mut all = Vec::new();
+        let r = conn
+            .read_until(|b| {
+                all.extend_from_slice(b);
+                all.ends_with(b"\r\n.\r\n").then_some(b.len())
+            })
+            .await;
+        assert_eq!(r, Ok(()));
+        assert_eq!(all.len(), 63);
+        task.await.unwrap();
+    }
+
+    /// A command line arriving in pieces within io_timeout is one line.
+    #[tokio::test]
+    async fn line_in_pieces() {
+        let (io, peer) = tokio::io::duplex(1024);
+        let mut conn = Conn::new(io, Duration::from_secs(5));
+        let chunks = vec![b"NO".to_vec(), b"OP\r".to_vec(), b"\n".to_vec()];
+        let (_, task) = dribble(peer, chunks, Duration::from_millis(10));
+        assert_eq!(conn.read_line(512).await, Ok(Line::Text(b"NOOP".to_vec())));
+        task.await.unwrap();
     }
 }
