@@ -22,11 +22,16 @@
 //!   without it, it fails when `CI` is set and is skipped otherwise.
 //!
 //! After the daemon stopped, the queue is read back (IBDB replay and every
-//! content file) and every `250` must be there, under its queue id.
+//! content file) and every `250` must be there, under its queue id. Then
+//! smxd starts again, now with lmtpl delivering into a Maildir outside the
+//! small filesystem; every marker that got a 4xx is sent again (a 4xx
+//! means "later"), and every marker must reach the Maildir: the test
+//! prints the fault suite's ledger line (`common::ledger`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use common::ledger::{self, mailbox, wait_arrived, Counts, Fate, Ledger};
 use common::{message, read_queue, Outcome, Session, Smx, TestDir};
 use smxd::queue::{DiskProbe, StatvfsProbe};
 use std::fs::{File, OpenOptions};
@@ -38,6 +43,9 @@ use std::time::Duration;
 const KB: u64 = 1024;
 const MB: u64 = 1024 * KB;
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Without lmtpl the first tries fail; the retries after the restart with
+/// lmtpl must come soon.
+const RETRY: &str = "retry_min_delay = 1s; retry_max_delay = 2s;";
 
 /// A tmpfs mounted on a directory, unmounted on drop.
 struct Tmpfs(PathBuf);
@@ -149,8 +157,13 @@ struct Tally {
 
 impl Tally {
     fn send(&mut self, port: u16, size: usize) -> Outcome {
+        let m = ledger::marker(self.next);
         self.next += 1;
-        let m = format!("m{}", self.next);
+        self.send_marker(port, m, size)
+    }
+
+    /// Sends `m` once.
+    fn send_marker(&mut self, port: u16, m: String, size: usize) -> Outcome {
         let mut s = Session::open(port, IO_TIMEOUT).expect("SMTP session");
         let out = s.send("sender@example.org", "alice@localhost", &message(&m, size));
         match &out {
@@ -198,6 +211,45 @@ impl Tally {
     }
 }
 
+impl Tally {
+    /// After [`Tally::check_queue`]: smxd again with lmtpl delivering into
+    /// `maildirs` (outside the small filesystem), every refused marker
+    /// sent again, and every marker delivered; prints the ledger line.
+    fn deliver_after(&mut self, smx: &mut Smx, maildirs: &Path, size: usize, name: &str) {
+        let conf = smx.conf_file().to_path_buf();
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str(&format!(
+            "lmtpl {{ maildir = \"{}/${{user}}/Maildir\"; }}\n",
+            maildirs.display()
+        ));
+        std::fs::write(&conf, text).unwrap();
+        smx.spawn();
+        let mut again: Vec<String> = self.refused.iter().map(|(m, _, _)| m.clone()).collect();
+        again.dedup();
+        for m in again {
+            let o = self.send_marker(smx.port, m, size);
+            assert!(
+                matches!(o, Outcome::Queued(_)),
+                "sent again after space returned: {o:?}\n{}",
+                smx.log()
+            );
+        }
+        let mut fates = vec![Fate::default(); self.next];
+        for (m, id) in &self.queued {
+            let f = &mut fates[ledger::index(m).unwrap()];
+            f.queued = Some(id.clone());
+            f.eod_sent = true;
+        }
+        let alice = maildirs.join("alice/Maildir");
+        let limit = Duration::from_secs(40);
+        wait_arrived(smx, &fates, limit, || mailbox(&alice).delivered);
+        assert!(smx.stop(), "the MCP did not stop on SIGTERM");
+        let l = Ledger::tally(name, &fates, &mailbox(&alice).delivered, &Counts::new());
+        l.check(&smx.log());
+        assert_eq!(l.duplicates, 0);
+    }
+}
+
 fn is_452(o: &Outcome) -> bool {
     matches!(o, Outcome::Refused { code: 452, text, .. } if text.contains("4.3.1"))
 }
@@ -222,7 +274,7 @@ fn low_space_answers_452_loses_nothing_and_accepts_again_when_space_returns() {
     let mut smx = Smx::start(
         &dir.0,
         &format!(
-            "qmgr {{ min_disk_space = {}; ok_disk_space = {}; }}",
+            "qmgr {{ min_disk_space = {}; ok_disk_space = {}; {RETRY} }}",
             min / KB,
             ok / KB
         ),
@@ -284,6 +336,7 @@ fn low_space_answers_452_loses_nothing_and_accepts_again_when_space_returns() {
             "temp fs"
         },
     );
+    t.deliver_after(&mut smx, &dir.0.join("mail"), size, "disk-low-452");
     drop(smx);
     drop(mount);
 }
@@ -303,7 +356,10 @@ fn a_really_full_filesystem_answers_4xx_loses_nothing_and_recovers() {
             return;
         }
     };
-    let mut smx = Smx::start(&dir.0, "qmgr { min_disk_space = 0; ok_disk_space = 1; }");
+    let mut smx = Smx::start(
+        &dir.0,
+        &format!("qmgr {{ min_disk_space = 0; ok_disk_space = 1; {RETRY} }}"),
+    );
     let port = smx.port;
     let mut t = Tally::default();
     let size = (128 * KB) as usize;
@@ -352,6 +408,7 @@ fn a_really_full_filesystem_answers_4xx_loses_nothing_and_recovers() {
     }
     assert!(smx.stop(), "the MCP did not stop on SIGTERM");
     t.check_queue(&queue, "tmpfs 4MB, no thresholds");
+    t.deliver_after(&mut smx, &dir.0.join("mail"), size, "disk-full");
     drop(smx);
     drop(mount);
 }
