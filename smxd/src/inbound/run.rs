@@ -40,6 +40,14 @@ use tokio::sync::Semaphore;
 /// How long to wait for SMAR at start.
 const SMAR_WAIT: Duration = Duration::from_secs(10);
 
+/// After a failed accept (out of file descriptors: EMFILE, ENFILE, or
+/// out of memory) the pending connection stays in the listen queue and
+/// the next accept fails at once; pausing keeps the loop from spinning
+/// and flooding the log until descriptors are free again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Failed accepts are logged at most this often (with a count).
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(1);
+
 /// Runs the SMTP server `name` until SIGTERM; returns the exit code.
 pub fn main(config: &Path, name: Option<&str>, process: Option<&str>) -> i32 {
     let who = match name {
@@ -213,6 +221,8 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
         &who,
         format!("accepting connections (server id {server_id})"),
     );
+    let mut accept_failures: u64 = 0;
+    let mut accept_logged: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             r = listener.accept() => match r {
@@ -234,7 +244,21 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
                         drop(permit);
                     });
                 }
-                Err(e) => component::log(&who, format!("accept: {e}")),
+                Err(e) => {
+                    accept_failures += 1;
+                    let due = match accept_logged {
+                        Some(t) => t.elapsed() >= ACCEPT_LOG_EVERY,
+                        None => true,
+                    };
+                    if due {
+                        component::log(
+                            &who,
+                            format!("accept: {e} ({accept_failures} failed accepts so far); pausing"),
+                        );
+                        accept_logged = Some(std::time::Instant::now());
+                    }
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
             },
             sig = signals.next() => {
                 if sig == Sig::Stop {
