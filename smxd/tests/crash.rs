@@ -8,9 +8,10 @@
 //! happened without the client hearing of it, so the client sent it
 //! again), and hold nothing whose end-of-data was never sent.
 //!
-//! The load generator is our own client, not smtp-source: smtp-source
-//! cannot put a unique marker into each message, and the check needs one
-//! (`X-Marker: m<N>`) to tell which message is which. It retries like a
+//! The load generator is our own client (`common::ledger::Load`), not
+//! smtp-source: smtp-source cannot put a unique marker into each message,
+//! and the check needs one (`X-Marker: m<N>`) to tell which message is
+//! which. It retries like a
 //! real MTA: a message whose session broke or got a 4xx is sent again,
 //! with the same marker, on a new connection.
 //!
@@ -22,7 +23,8 @@
 //! every message that got `250` must have reached the Maildir at least
 //! once; copies beyond the first (a kill between the delivery and the
 //! QMGR logging it) are counted and reported, and nothing reaches the
-//! Maildir whose end-of-data was never sent.
+//! Maildir whose end-of-data was never sent. It prints the fault suite's
+//! ledger line (`fault crash-deliver: ...`).
 //!
 //! No timing is asserted; the whole test is bounded (`DEADLINE`) and the
 //! processes are always stopped (see `common::Smx`).
@@ -30,127 +32,23 @@
 
 mod common;
 
-use common::{message, read_queue, Outcome, Rng, Session, Smx, TestDir};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use common::ledger::{mailbox, marker, wait_arrived, Counts, Ledger, Load, Progress};
+use common::{read_queue, Rng, Smx, TestDir};
 use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 2000;
 const SESSIONS: usize = 8;
 const KILLS: usize = 6;
 const DEADLINE: Duration = Duration::from_secs(120);
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What happened to one marker, over all its attempts.
-#[derive(Debug, Default, Clone)]
-struct Fate {
-    attempts: u32,
-    /// The queue id of the `250`.
-    queued: Option<String>,
-    /// The final `.` was sent at least once.
-    eod_sent: bool,
-    /// Broke after the final `.` without a reply: ambiguous.
-    broke_after_eod: u32,
-    /// A 4xx answered the end of data.
-    tempfail_after_eod: u32,
-    /// A 5xx (never expected here).
-    rejected: Option<String>,
-}
-
-fn marker(i: usize) -> String {
-    format!("m{i}")
-}
-
-/// One client thread: takes the next marker until all are taken, and sends
-/// it until it is queued (or permanently refused, or time is up).
-fn client(
-    port: u16,
-    next: &AtomicUsize,
-    acked: &AtomicUsize,
-    fates: &Mutex<Vec<Fate>>,
-    deadline: Instant,
-) {
-    let mut session: Option<Session> = None;
-    loop {
-        let i = next.fetch_add(1, Ordering::SeqCst);
-        if i >= MESSAGES {
-            break;
-        }
-        let m = marker(i);
-        let content = message(&m, 1200);
-        loop {
-            if Instant::now() > deadline {
-                return;
-            }
-            let s = match session.as_mut() {
-                Some(s) => s,
-                None => match Session::open(port, IO_TIMEOUT) {
-                    Ok(s) => session.insert(s),
-                    Err(_) => {
-                        // The SMTP server is being restarted.
-                        std::thread::sleep(Duration::from_millis(100));
-                        continue;
-                    }
-                },
-            };
-            let outcome = s.send("sender@example.org", "alice@localhost", &content);
-            let mut f = fates.lock().unwrap();
-            let fate = &mut f[i];
-            fate.attempts += 1;
-            match outcome {
-                Outcome::Queued(id) => {
-                    fate.eod_sent = true;
-                    fate.queued = Some(id);
-                    acked.fetch_add(1, Ordering::SeqCst);
-                    break;
-                }
-                Outcome::Refused {
-                    code, after_eod, ..
-                } if (400..500).contains(&code) => {
-                    fate.eod_sent |= after_eod;
-                    fate.tempfail_after_eod += u32::from(after_eod);
-                    drop(f);
-                    // Try again later on a new connection, like an MTA.
-                    if let Some(s) = session.take() {
-                        s.quit();
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Outcome::Refused {
-                    code,
-                    text,
-                    after_eod,
-                } => {
-                    fate.eod_sent |= after_eod;
-                    fate.rejected = Some(format!("{code} {}", text.trim()));
-                    break;
-                }
-                Outcome::Broken { after_eod } => {
-                    fate.eod_sent |= after_eod;
-                    fate.broke_after_eod += u32::from(after_eod);
-                    drop(f);
-                    session = None;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-        }
-    }
-    if let Some(s) = session {
-        s.quit();
-    }
+fn alice(_: usize) -> String {
+    "alice@localhost".to_string()
 }
 
 /// Kills QMGR and SMTP server alternately, each time after a random number
 /// of further `250`s (so always while mail is flowing), and waits for the
 /// MCP to have restarted them before the next kill. Returns the kills.
-fn killer(
-    smx: &Smx,
-    targets: &[&str],
-    acked: &AtomicUsize,
-    done: &AtomicBool,
-    deadline: Instant,
-) -> Vec<String> {
+fn killer(smx: &Smx, targets: &[&str], p: &Progress, deadline: Instant) -> Vec<String> {
     let mut rng = Rng::from_env();
     let mut kills = Vec::new();
     let mut qmgr_up = smx.count("qmgr: listening for SMTP servers");
@@ -158,22 +56,15 @@ fn killer(
     for k in 0..KILLS {
         let target = targets[k % targets.len()];
         // Spread the kills over the load: at most KILLS * 250 < MESSAGES.
-        let wait_for = acked.load(Ordering::SeqCst) + rng.range(30, 250) as usize;
-        while acked.load(Ordering::SeqCst) < wait_for {
-            if done.load(Ordering::SeqCst) || Instant::now() > deadline {
-                return kills;
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        if !p.wait_more(rng.range(30, 250) as usize, deadline) {
+            return kills;
         }
         std::thread::sleep(Duration::from_micros(rng.range(0, 20_000)));
         let Some(&pid) = smx.started(target).last() else {
             panic!("no {target} started:\n{}", smx.log());
         };
         assert!(smx.sigkill(pid), "cannot kill {target} pid={pid}");
-        kills.push(format!(
-            "{target} pid={pid} after {} acks",
-            acked.load(Ordering::SeqCst)
-        ));
+        kills.push(format!("{target} pid={pid} after {} acks", p.acked()));
         let left = deadline.saturating_duration_since(Instant::now());
         if target == "smtpc" {
             // The MCP restarts it; it connects to the QMGR again.
@@ -202,21 +93,6 @@ fn kill_9_during_delivery_every_acknowledged_message_reaches_the_maildir() {
     run(true);
 }
 
-/// The markers in the Maildir `dir`, with their number of copies.
-fn maildir_markers(dir: &std::path::Path) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    let Ok(rd) = std::fs::read_dir(dir.join("new")) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-        if let Some(m) = text.lines().find_map(|l| l.strip_prefix("X-Marker: ")) {
-            *out.entry(m.trim().to_string()).or_insert(0) += 1;
-        }
-    }
-    out
-}
-
 fn run(deliver: bool) {
     let start = Instant::now();
     let deadline = start + DEADLINE;
@@ -237,44 +113,32 @@ fn run(deliver: bool) {
     };
     let mut smx = Smx::start(&dir.0, conf);
     let port = smx.port;
-    let next = AtomicUsize::new(0);
-    let acked = AtomicUsize::new(0);
-    let done = AtomicBool::new(false);
-    let fates = Mutex::new(vec![Fate::default(); MESSAGES]);
+    let load = Load {
+        sender: "sender@example.org".to_string(),
+        ..Load::new(MESSAGES, SESSIONS, alice, DEADLINE)
+    };
+    let p = Progress::new(MESSAGES);
     let kills = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..SESSIONS)
-            .map(|_| s.spawn(|| client(port, &next, &acked, &fates, deadline)))
-            .collect();
-        let k = s.spawn(|| killer(&smx, targets, &acked, &done, deadline));
-        for w in workers {
-            w.join().unwrap();
-        }
-        done.store(true, Ordering::SeqCst);
-        k.join().unwrap()
+        s.spawn(|| load.run(port, &p));
+        killer(&smx, targets, &p, deadline)
     });
     let load_time = start.elapsed();
     let maildir = dir.0.join("queue/mail/alice/Maildir");
+    let fates = p.fates();
     if deliver {
         // Wait (bounded) until every acknowledged message was delivered.
-        let f = fates.lock().unwrap().clone();
-        while Instant::now() < deadline {
-            let got = maildir_markers(&maildir);
-            let missing = (0..MESSAGES)
-                .filter(|&i| f[i].queued.is_some() && !got.contains_key(&marker(i)))
-                .count();
-            if missing == 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        wait_arrived(&smx, &fates, left, || mailbox(&maildir).delivered);
     }
     let clean = smx.stop();
     let log = smx.log();
-    let fates = Arc::new(fates.into_inner().unwrap());
+    let mut ledger = None;
     let q = if deliver {
+        let got = mailbox(&maildir).delivered;
+        ledger = Some(Ledger::tally("crash-deliver", &fates, &got, &Counts::new()));
         // The sink is the Maildir: its copies stand for the queue's.
         let mut q = common::QueueContents::default();
-        for (m, n) in maildir_markers(&maildir) {
+        for (m, n) in got {
             let i: Option<usize> = m.strip_prefix('m').and_then(|n| n.parse().ok());
             let id = i
                 .and_then(|i| fates.get(i)?.queued.clone())
@@ -345,6 +209,9 @@ fn run(deliver: bool) {
         q.missing_content.len(),
         q.orphans
     );
+    if let Some(l) = &ledger {
+        l.check(&log);
+    }
     let why = || format!("\nlog:\n{log}");
     assert_eq!(kills.len(), KILLS, "not every kill happened{}", why());
     assert!(
