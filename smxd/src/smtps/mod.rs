@@ -22,6 +22,9 @@
 //! - A §3.10 limit of N lets N commands through; the next one gets
 //!   `421 4.7.0` and the connection closes (`session.rs`).
 //! - Early talkers get `554 5.5.0` and are disconnected (`session.rs`).
+//! - `io_timeout` cannot be stretched by a client that dribbles: a command
+//!   line must be complete, and DATA must bring a line end, within each
+//!   `io_timeout` (`conn.rs`).
 //! - `max_hops` counts the header's `Received:` fields plus the one smx
 //!   adds (`message.rs`).
 //!
