@@ -25,8 +25,11 @@
 //! - `max_message_size`: `552 5.3.4`; `max_hops`: `554 5.4.6`;
 //! - `io_timeout`: `421 4.4.2` and close, also for a client that dribbles
 //!   a command line (or a DATA line) slower than one line per `io_timeout`;
-//! - `max_threads`: sessions beyond it get `421 4.3.2`.
+//! - `max_threads`: sessions beyond it get `421 4.3.2`;
+//! - out of file descriptors: connections wait in the listen queue, the
+//!   accept loop pauses and logs at most once a second.
 //!
+//! `a_restart_is_seen` checks that the restart check can fail.
 //! Every wait is bounded ([`BOUND`]); the daemons are stopped on drop.
 //! Run: `cargo test -p smxd --test abuse -- --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -123,16 +126,18 @@ impl Target {
             .lines()
             .filter(|l| l.contains("smtps pid=") && (l.contains("exited") || l.contains("killed")))
             .count() as u64;
+        // mcp.status must list our smtps, same pid, no restart.
         let status = std::fs::read(self.smx.queue_dir().join("mcp.status"))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| {
-                v.as_array()?
-                    .iter()
-                    .find(|p| p["name"] == "smtps")
-                    .and_then(|p| p["restarts"].as_u64())
-            })
-            .unwrap_or(0);
+                let p = v.as_array()?.iter().find(|p| p["name"] == "smtps")?;
+                Some((p["pid"].as_i64()?, p["restarts"].as_u64()?))
+            });
+        let status = match status {
+            Some((pid, restarts)) if pid == i64::from(self.pid) => restarts,
+            _ => 1,
+        };
         let alive = u64::from(!std::path::Path::new(&format!("/proc/{}", self.pid)).exists());
         logged + exits + status + alive
     }
@@ -1320,4 +1325,16 @@ fn out_of_descriptors() {
         logged as u64 <= secs + 1,
         "{logged} accept lines in {secs} s"
     );
+}
+
+/// The "no restart" check of every test is not vacuous: a killed smtps
+/// is seen in the MCP log and in `mcp.status`.
+#[test]
+fn a_restart_is_seen() {
+    let t = Target::start("restart-seen", "");
+    assert_eq!(t.restarts(), 0);
+    assert!(t.smx.sigkill(t.pid));
+    t.smx
+        .wait_for("accepting connections", 2, Duration::from_secs(30));
+    assert!(t.restarts() >= 2, "{}", t.smx.log());
 }
