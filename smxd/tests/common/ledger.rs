@@ -452,6 +452,12 @@ pub struct Ledger {
     pub unfinished: Vec<String>,
     /// Markers refused by smxd with a 5xx.
     pub rejected: Vec<String>,
+    /// Sessions that broke after the final `.` without a reply: the
+    /// client sent the marker again, so a duplicate may follow that smxd
+    /// could not avoid (RFC 1047).
+    pub broke_after_eod: u32,
+    /// Duplicates of markers with such a break.
+    pub resent_duplicates: usize,
 }
 
 impl Ledger {
@@ -472,7 +478,10 @@ impl Ledger {
             } else if b > 0 {
                 l.bounced += 1;
             }
-            l.duplicates += (d + b).saturating_sub(1);
+            let extra = (d + b).saturating_sub(1);
+            l.duplicates += extra;
+            l.broke_after_eod += f.broke_after_eod;
+            l.resent_duplicates += extra.min(f.broke_after_eod as usize);
             if f.queued.is_some() && d + b == 0 {
                 l.lost.push(m.clone());
             }
@@ -513,6 +522,13 @@ impl Ledger {
     /// and none refused with a 5xx. `log` is shown on failure.
     pub fn check(&self, log: &str) {
         println!("{}", self.line());
+        if self.duplicates > 0 || self.broke_after_eod > 0 {
+            println!(
+                "  ({}: {} sessions broke after end of data and sent again; \
+                 {} of the duplicates are of such markers)",
+                self.name, self.broke_after_eod, self.resent_duplicates
+            );
+        }
         let few = |v: &[String]| v[..v.len().min(10)].to_vec();
         assert!(
             self.lost.is_empty(),
