@@ -14,6 +14,8 @@
 //! - the next hop refusing connections, slow (within smtpc's timeout),
 //!   answering 4xx (delivered when it accepts again), answering 5xx
 //!   (bounced to the local sender: counted as bounced, not lost);
+//! - the next hop answering 4xx or 5xx after the end of data, or closing
+//!   the connection there without a reply (deferred: it took nothing);
 //! - the LMTP agent down (a stale socket nobody listens on): deferred;
 //!   delivered once it is back;
 //! - a torn IBDB tail: the last log file cut in the middle of its last
@@ -427,6 +429,45 @@ fn next_hop_answering_5xx_bounces_everything_to_the_sender() {
     let l = settle("nexthop-5xx", &mut smx, &hop, &fates);
     assert_eq!((l.delivered, l.bounced), (0, MESSAGES));
     assert!(hop.permfails() >= MESSAGES);
+}
+
+/// A next hop that refuses at the end of data, temporarily (`451`) or
+/// by closing the connection without a reply: deferred, then delivered
+/// once it accepts.
+fn next_hop_failing_after_data(name: &str, b: Behaviour) {
+    const MESSAGES: usize = 100;
+    let dir = TestDir::new(&format!("fault-{name}"));
+    let hop = NextHop::start(b);
+    let mut smx = start(&dir.0, hop.port, &Opts::default());
+    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
+    wait_deferred(&smx, &fates);
+    assert!(hop.tempfails() >= MESSAGES);
+    assert!(hop.received().is_empty());
+    assert_eq!(bounces(&smx), 0, "{}", smx.log());
+    hop.set(Behaviour::Accept);
+    let l = settle(name, &mut smx, &hop, &fates);
+    assert_eq!((l.bounced, l.duplicates), (0, 0));
+}
+
+#[test]
+fn next_hop_answering_4xx_after_data_defers_then_delivers() {
+    next_hop_failing_after_data("nexthop-4xx-data", Behaviour::TempfailData);
+}
+
+#[test]
+fn next_hop_dropping_the_connection_after_data_defers_then_delivers() {
+    next_hop_failing_after_data("nexthop-drop-data", Behaviour::DropAfterData);
+}
+
+#[test]
+fn next_hop_answering_5xx_after_data_bounces_to_the_sender() {
+    const MESSAGES: usize = 100;
+    let dir = TestDir::new("fault-5xx-data");
+    let hop = NextHop::start(Behaviour::PermfailData);
+    let mut smx = start(&dir.0, hop.port, &Opts::default());
+    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
+    let l = settle("nexthop-5xx-data", &mut smx, &hop, &fates);
+    assert_eq!((l.delivered, l.bounced), (0, MESSAGES));
 }
 
 #[test]

@@ -281,6 +281,13 @@ pub enum Behaviour {
     Tempfail,
     /// `550 5.1.1` to every RCPT.
     Permfail,
+    /// `451 4.3.0` after the end of data.
+    TempfailData,
+    /// `554 5.6.0` after the end of data.
+    PermfailData,
+    /// Closes the connection after the end of data, without a reply: the
+    /// client cannot know whether the message was taken (it was not).
+    DropAfterData,
 }
 
 struct HopState {
@@ -394,7 +401,7 @@ fn serve(s: TcpStream, st: &HopState) -> std::io::Result<()> {
                     st.permfails.fetch_add(1, Ordering::SeqCst);
                     say(&mut w, "550 5.1.1 no such user here\r\n")?;
                 }
-                Behaviour::Accept | Behaviour::Slow(_) => {
+                _ => {
                     rcpts += 1;
                     say(&mut w, "250 2.1.5 ok\r\n")?;
                 }
@@ -415,6 +422,24 @@ fn serve(s: TcpStream, st: &HopState) -> std::io::Result<()> {
                     break;
                 }
                 data.push_str(&l);
+            }
+            let b = *st.behaviour.lock().unwrap();
+            match b {
+                Behaviour::TempfailData => {
+                    st.tempfails.fetch_add(1, Ordering::SeqCst);
+                    say(&mut w, "451 4.3.0 cannot store it now\r\n")?;
+                    continue;
+                }
+                Behaviour::PermfailData => {
+                    st.permfails.fetch_add(1, Ordering::SeqCst);
+                    say(&mut w, "554 5.6.0 content refused\r\n")?;
+                    continue;
+                }
+                Behaviour::DropAfterData => {
+                    st.tempfails.fetch_add(1, Ordering::SeqCst);
+                    return Ok(());
+                }
+                _ => {}
             }
             say(&mut w, "250 2.0.0 queued\r\n")?;
             // Counted once the 250 is written: what smtpc could hear of.
