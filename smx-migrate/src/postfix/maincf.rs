@@ -69,6 +69,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("inet_interfaces", "all"),
 ];
 
+/// The longest expanded value kept, in bytes; far beyond any real main.cf
+/// value.
+pub const MAX_EXPANSION: usize = 64 * 1024;
+
 /// A parsed main.cf.
 #[derive(Debug, Clone, Default)]
 pub struct MainCf {
@@ -156,7 +160,9 @@ impl MainCf {
         }
     }
 
-    /// Expands `$name` forms in `text`.
+    /// Expands `$name` forms in `text`. The result is cut after
+    /// [`MAX_EXPANSION`] bytes: `a = $b $b`, `b = $c $c`, ... doubles at
+    /// every level and would otherwise never end.
     pub fn expand(&self, text: &str, depth: usize) -> String {
         if depth > 20 {
             return text.to_string();
@@ -164,7 +170,7 @@ impl MainCf {
         let chars: Vec<char> = text.chars().collect();
         let mut out = String::new();
         let mut i = 0;
-        while i < chars.len() {
+        while i < chars.len() && out.len() <= MAX_EXPANSION {
             let c = chars[i];
             if c != '$' || i + 1 >= chars.len() {
                 out.push(c);
@@ -262,6 +268,27 @@ mod tests {
             m.get("mydestination"),
             "mx.example.edu, localhost.example.edu, localhost"
         );
+    }
+
+    /// Found by fuzzing (fuzz/regressions/main_cf/expansion_bomb): each
+    /// level repeats the next one eight times, 8^15 copies in all.
+    #[test]
+    fn expansion_is_bounded() {
+        let names: Vec<char> = ('a'..='p').collect();
+        let mut text = String::new();
+        for w in names.windows(2) {
+            let refs = vec![format!("${}", w[1]); 8].join(" ");
+            text.push_str(&format!("{} = {refs}\n", w[0]));
+        }
+        text.push_str("p = x\n");
+        let (m, _) = MainCf::parse(&text, "host.example.org");
+        let a = m.get("a");
+        assert!(
+            a.len() > 1000 && a.len() <= 2 * MAX_EXPANSION,
+            "{}",
+            a.len()
+        );
+        assert!(a.starts_with("x x x"));
     }
 
     #[test]
