@@ -80,6 +80,15 @@ impl Smtps {
     }
 }
 
+/// The server of `servers` that already listens on `address:port` (no
+/// address: every address), if any; smx.conf allows one listener per
+/// address and port (check E058).
+pub fn listener_on(servers: &[Smtps], address: Option<Ipv4Addr>, port: u16) -> Option<&Smtps> {
+    servers.iter().find(|x| {
+        x.port == port && (x.address == address || x.address.is_none() || address.is_none())
+    })
+}
+
 /// The converted site.
 #[derive(Debug, Clone, Default)]
 pub struct Site {
@@ -324,6 +333,27 @@ fn render_tls(o: &mut String, t: &Tls) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (fuzz/regressions/main_cf/same_port_twice,
+    /// fuzz/regressions/sendmail_mc/same_port_twice): two services on one
+    /// port made an smx.conf with two listeners on it (E058).
+    #[test]
+    fn one_listener_per_port() {
+        let main = "myhostname = mx.example.org\n";
+        let master = "smtp inet n - n - - smtpd\n25 inet n - n - - smtpd\n\
+                      127.0.0.1:587 inet n - n - - smtpd\nsubmission inet n - n - - smtpd\n";
+        let m = crate::postfix::convert_text(
+            std::path::Path::new("."),
+            main,
+            Some(master),
+            "mx.example.org",
+        );
+        assert_eq!(m.site.smtps.len(), 2, "{:?}", m.site.smtps);
+        if let Err(e) = crate::output::conf_text(&m.site, "# test\n") {
+            panic!("{e}");
+        }
+        assert_eq!(m.report.counts().not_convertible, 2);
+    }
 
     /// Found by fuzzing (fuzz/regressions/sendmail_mc/value_with_newline):
     /// a value with a newline made an smx.conf string that does not close.

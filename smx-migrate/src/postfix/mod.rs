@@ -744,6 +744,19 @@ fn master(m: &mut Migration, main: &MainCf, text: Option<&str>) {
             }
             s.port = port;
             s.address = addr_part.and_then(|a| a.parse().ok()).or(address);
+            if let Some(other) = crate::site::listener_on(&m.site.smtps, s.address, port) {
+                m.report.not_convertible(
+                    "master.cf",
+                    svc.line,
+                    &directive,
+                    format!(
+                        "port {port} is served already (smtps {})",
+                        other.name.clone().unwrap_or_default()
+                    ),
+                    "give the service its own port or address by hand",
+                );
+                continue;
+            }
             let mut notes = Vec::new();
             if port == 465 {
                 notes.push("port 465 is TLS-wrapped in Postfix; smx offers STARTTLS only, so clients must use STARTTLS");

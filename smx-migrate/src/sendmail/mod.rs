@@ -638,6 +638,15 @@ impl Cx<'_> {
                 _ => {}
             }
         }
+        if let Some(other) = crate::site::listener_on(&self.smtps, addr, port) {
+            return nc(
+                format!(
+                    "port {port} is served already (smtps {})",
+                    other.name.clone().unwrap_or_default()
+                ),
+                "give the daemon its own port or address by hand",
+            );
+        }
         let mut s = Smtps::new(name.as_deref(), port);
         s.address = addr;
         if self.features.iter().any(|f| f == "delay_checks") {
