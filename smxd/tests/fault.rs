@@ -194,8 +194,14 @@ fn killer(smx: &Smx, target: &str, kills: usize, p: &Progress, deadline: Instant
     done
 }
 
+/// Messages of a load with kills: enough that the load is still running
+/// when the last kill comes, even where acceptance goes on at a few
+/// hundred a second while the killed component waits out the MCP's
+/// restart delay (1 s, then 2 s).
+const KILL_LOAD: usize = 600;
+
 fn kill9(target: &str) {
-    const MESSAGES: usize = 300;
+    const MESSAGES: usize = KILL_LOAD;
     const KILLS: usize = 2;
     let dir = TestDir::new(&format!("fault-kill-{target}"));
     let hop = NextHop::start(Behaviour::Accept);
@@ -228,7 +234,40 @@ fn kill9(target: &str) {
             smx.log()
         );
     }
-    settle(&format!("kill9-{target}"), &mut smx, &hop, &fates);
+    let l = settle(&format!("kill9-{target}"), &mut smx, &hop, &fates);
+    // The next hop and the Maildir accept everything: any bounce is one
+    // the kill made up.
+    assert_eq!((l.bounced, bounces(&smx)), (0, 0), "bounces\n{}", smx.log());
+}
+
+/// `kill -9` of the QMGR while every message is being deferred (the next
+/// hop answers 4xx): DEFEDB is written and read under the kills; then the
+/// next hop accepts and everything is delivered.
+#[test]
+fn kill9_qmgr_while_deferring() {
+    const MESSAGES: usize = KILL_LOAD;
+    const KILLS: usize = 3;
+    let dir = TestDir::new("fault-kill-defer");
+    let hop = NextHop::start(Behaviour::Tempfail);
+    let mut smx = start(&dir.0, hop.port, &Opts::default());
+    let load = Load::new(MESSAGES, 4, remote, LOAD_LIMIT);
+    let p = Progress::new(MESSAGES);
+    let killed = std::thread::scope(|s| {
+        s.spawn(|| load.run(smx.port, &p));
+        killer(&smx, "qmgr", KILLS, &p, load.deadline)
+    });
+    assert_eq!(
+        killed.len(),
+        KILLS,
+        "not every kill happened\n{}",
+        smx.log()
+    );
+    let fates = p.fates();
+    wait_deferred(&smx, &fates);
+    assert_eq!(bounces(&smx), 0, "{}", smx.log());
+    hop.set(Behaviour::Accept);
+    let l = settle("kill9-qmgr-deferring", &mut smx, &hop, &fates);
+    assert_eq!(l.bounced, 0);
 }
 
 #[test]
