@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smxd::queue::ibdb::record::MAGIC;
+use smxd::queue::ibdb::LAZY_DELAY;
 use smxd::queue::id::now_micros;
 use smxd::queue::{
     recover, Cdb, CommitError, DiskProbe, IbdbConf, IbdbWriter, IdGenerator, Queue, QueueConf,
@@ -63,6 +64,7 @@ fn conf(delay_us: u64, max_open: usize, size: u64) -> QueueConf {
             max_commit_delay: Duration::from_micros(delay_us),
             max_open_tas: max_open,
             size,
+            lazy_delay: LAZY_DELAY,
         },
         disk_probe: Some(plenty()),
         ..QueueConf::default()
@@ -199,6 +201,7 @@ async fn group_commit_shares_fsyncs() {
                 max_commit_delay: Duration::from_millis(5),
                 max_open_tas: 100,
                 size: 64 << 20,
+                lazy_delay: LAZY_DELAY,
             },
             &rec,
         )
@@ -251,6 +254,7 @@ async fn directory_sync_before_the_record_and_its_failure() {
             max_commit_delay: Duration::ZERO,
             max_open_tas: 100,
             size: 64 << 20,
+            lazy_delay: LAZY_DELAY,
         },
         &rec,
     )
@@ -277,6 +281,59 @@ async fn directory_sync_before_the_record_and_its_failure() {
         .map(|t| t.id)
         .collect();
     assert_eq!(got, [ok, after].into_iter().collect::<HashSet<_>>());
+}
+
+/// Completion records are not urgent: alone they are written after the
+/// lazy delay; a new transaction arriving meanwhile takes them along in its
+/// fsync instead of waiting behind one of their own.
+#[tokio::test]
+async fn completion_records_share_the_fsync_of_the_next_transaction() {
+    let dir = TempDir::new("lazy");
+    let ibdb = dir.path().join("ibdb");
+    let start = |lazy_delay: Duration| {
+        let rec = recover(&ibdb).unwrap();
+        let conf = IbdbConf {
+            max_commit_delay: Duration::ZERO,
+            max_open_tas: 100,
+            size: 64 << 20,
+            lazy_delay,
+        };
+        Arc::new(IbdbWriter::start(&ibdb, conf, &rec).unwrap())
+    };
+    let g = IdGenerator::new(0, 0);
+    let (a, b, c) = (g.next_id(), g.next_id(), g.next_id());
+    // A delay no test run reaches: the completion waits for company.
+    let w = start(Duration::from_secs(3600));
+    w.append(vec![Record::TaOpen(ta(a, 1))]).await.unwrap();
+    w.append(vec![Record::TaOpen(ta(b, 1))]).await.unwrap();
+    assert_eq!(w.fsyncs(), 2);
+    let lazy = {
+        let w = w.clone();
+        tokio::spawn(async move { w.append_lazy(vec![Record::TaDone { id: a }]).await })
+    };
+    // Whenever the transaction comes, it brings the completion along.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !lazy.is_finished(),
+        "a completion alone was fsynced at once"
+    );
+    let open_c = w.append(vec![Record::TaOpen(ta(c, 1))]).await.unwrap();
+    let done_a = lazy.await.unwrap().unwrap();
+    assert_eq!(done_a.fsync, open_c.fsync);
+    assert_eq!(w.fsyncs(), 3);
+    drop(w);
+    // Alone, with the default delay, it is written all the same.
+    let w = start(LAZY_DELAY);
+    w.append_lazy(vec![Record::TaDone { id: b }]).await.unwrap();
+    assert_eq!(w.fsyncs(), 1);
+    drop(w);
+    let open: Vec<_> = recover(&ibdb)
+        .unwrap()
+        .transactions
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(open, vec![c]);
 }
 
 #[tokio::test]
@@ -742,7 +799,8 @@ fn conf_from_smx_conf() {
         IbdbConf {
             max_commit_delay: Duration::from_micros(2000),
             max_open_tas: 7,
-            size: 1 << 20
+            size: 1 << 20,
+            lazy_delay: LAZY_DELAY,
         }
     );
     assert_eq!(

@@ -92,6 +92,7 @@ impl Default for QueueConf {
                 max_commit_delay: Duration::ZERO,
                 max_open_tas: 100,
                 size: 64 << 20,
+                lazy_delay: ibdb::LAZY_DELAY,
             },
             iqdb_max_entries: 8192,
             min_disk_space: 100 << 20,
@@ -112,6 +113,7 @@ impl QueueConf {
                 max_commit_delay: qmgr.ibdb.max_commit_delay,
                 max_open_tas: count(qmgr.ibdb.max_open_tas),
                 size: qmgr.ibdb.size,
+                lazy_delay: ibdb::LAZY_DELAY,
             },
             iqdb_max_entries: count(qmgr.iqdb.max_cache_entries),
             min_disk_space: qmgr.min_disk_space,
@@ -334,7 +336,9 @@ impl Queue {
             .map(|&(index, status)| Record::RcptDone { id, index, status })
             .collect();
         records.push(Record::TaDone { id });
-        self.ibdb.append(records).await?;
+        // Not urgent: a lost completion record means a second delivery,
+        // never a lost message. The content goes only once it is on disk.
+        self.ibdb.append_lazy(records).await?;
         self.iqdb().remove(id);
         let _ = self.cdb.remove(id);
         Ok(())
@@ -377,8 +381,8 @@ impl Queue {
 
     /// Moves `d` (whose transaction is in IBDB) to DEFEDB: the entry is
     /// written first, then `TaDone` is logged, so a crash in between
-    /// leaves it in both (recovery keeps the DEFEDB entry). The content
-    /// file stays.
+    /// leaves it in both (recovery keeps the DEFEDB entry), which is why
+    /// `TaDone` may wait for the next urgent fsync. The content file stays.
     pub async fn defer_from_ibdb(&self, d: &Deferred) -> Result<(), CommitError> {
         let db = self.defedb.clone();
         let entry = d.clone();
@@ -387,7 +391,7 @@ impl Queue {
             .map_err(|e| CommitError::Content(e.to_string()))?
             .map_err(|e| CommitError::Content(format!("DEFEDB: {e}")))?;
         self.ibdb
-            .append(vec![Record::TaDone { id: d.ta.id }])
+            .append_lazy(vec![Record::TaDone { id: d.ta.id }])
             .await?;
         self.iqdb().remove(d.ta.id);
         Ok(())

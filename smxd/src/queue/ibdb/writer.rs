@@ -9,6 +9,14 @@
 //! idle, large batches under load. The SMTP server answers `250` after that
 //! answer, so a `250` always means "on disk".
 //!
+//! Completion records (a transaction done, [`IbdbWriter::append_lazy`]) are
+//! not urgent: losing one in a crash means a delivery is made again, not
+//! a message lost. A batch that holds only such records waits up to
+//! `lazy_delay` ([`LAZY_DELAY`]) for an urgent request (a new transaction) and shares its
+//! fsync, so under a steady load deliveries add no fsync of their own and
+//! never make a new transaction wait behind theirs. The caller removes the
+//! content file only after the answer, when the record is on disk.
+//!
 //! Why a thread and not a tokio task: fsync blocks for milliseconds, and a
 //! blocking call on a runtime worker would stall every session scheduled
 //! there. Requests go over a `std::sync::mpsc` channel (sending never
@@ -40,6 +48,10 @@ use super::record::{Record, MAGIC};
 use super::recover::{file_name, Recovered};
 use crate::queue::id::QueueId;
 
+/// How long a batch of completion records alone waits for an urgent
+/// request to share its fsync with (the default of [`IbdbConf::lazy_delay`]).
+pub const LAZY_DELAY: Duration = Duration::from_millis(20);
+
 /// Group commit settings (`qmgr { IBDB { ... } }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IbdbConf {
@@ -49,6 +61,8 @@ pub struct IbdbConf {
     pub max_open_tas: usize,
     /// Size at which the writer moves to a new file.
     pub size: u64,
+    /// How long completion records alone wait for company ([`LAZY_DELAY`]).
+    pub lazy_delay: Duration,
 }
 
 /// Why an append was not made durable.
@@ -98,6 +112,8 @@ struct Request {
     /// directory of a new transaction, so that its file's name is on disk
     /// before the record that makes the transaction count).
     sync_dir: Option<PathBuf>,
+    /// A completion record: may wait up to `lazy_delay` for company.
+    lazy: bool,
     reply: oneshot::Sender<Result<Durable, IbdbError>>,
 }
 
@@ -142,7 +158,14 @@ impl IbdbWriter {
 
     /// Appends `records` and returns once they are on disk.
     pub async fn append(&self, records: Vec<Record>) -> Result<Durable, IbdbError> {
-        self.send(records, None).await
+        self.send(records, None, false).await
+    }
+
+    /// Appends completion `records` and returns once they are on disk,
+    /// which may be up to `lazy_delay` later than [`Self::append`]: they
+    /// share the fsync of the next urgent request.
+    pub async fn append_lazy(&self, records: Vec<Record>) -> Result<Durable, IbdbError> {
+        self.send(records, None, true).await
     }
 
     /// Fsyncs `dir`, then appends `records`; returns once both are on
@@ -153,19 +176,21 @@ impl IbdbWriter {
         records: Vec<Record>,
         dir: PathBuf,
     ) -> Result<Durable, IbdbError> {
-        self.send(records, Some(dir)).await
+        self.send(records, Some(dir), false).await
     }
 
     async fn send(
         &self,
         records: Vec<Record>,
         sync_dir: Option<PathBuf>,
+        lazy: bool,
     ) -> Result<Durable, IbdbError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request {
                 records,
                 sync_dir,
+                lazy,
                 reply,
             })
             .map_err(|_| IbdbError::Stopped)?;
@@ -201,7 +226,13 @@ impl State {
     fn run(mut self, rx: mpsc::Receiver<Request>) {
         let max = self.conf.max_open_tas.max(1);
         while let Ok(first) = rx.recv() {
-            let deadline = Instant::now() + self.conf.max_commit_delay;
+            let mut urgent = !first.lazy;
+            let mut deadline = Instant::now()
+                + if urgent {
+                    self.conf.max_commit_delay
+                } else {
+                    self.conf.lazy_delay
+                };
             let mut batch = vec![first];
             while batch.len() < max {
                 let wait = deadline.saturating_duration_since(Instant::now());
@@ -211,7 +242,14 @@ impl State {
                     rx.recv_timeout(wait).ok()
                 };
                 match next {
-                    Some(r) => batch.push(r),
+                    Some(r) => {
+                        if !urgent && !r.lazy {
+                            // An urgent request ends the lazy wait.
+                            urgent = true;
+                            deadline = deadline.min(Instant::now() + self.conf.max_commit_delay);
+                        }
+                        batch.push(r);
+                    }
                     None => break,
                 }
             }
