@@ -6,7 +6,9 @@
 //! - `kill -9` of each component (qmgr, smtps, smar, smtpc, lmtpl) while
 //!   mail flows; the MCP restarts it (its `restarts` in `mcp.status`).
 //!   Half the messages are relayed to a recording next hop, half delivered
-//!   by lmtpl into a Maildir, so every component is in the path;
+//!   by lmtpl into a Maildir, so every component is in the path; and of
+//!   the QMGR while every message is being deferred (DEFEDB under the
+//!   kills). No kill may make up a bounce;
 //! - DNS down: the nameserver does not answer, for a next hop the
 //!   mailertable names by host name and (as root: port 25) for a domain
 //!   known only by its MX: every message deferred with a 4xx, no bounce;
