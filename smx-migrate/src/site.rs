@@ -7,6 +7,7 @@
 //! validate is returned as an error for the report.
 
 use smx_maps::kind::MapKind;
+use smx_maps::source::{self, Convention, Separator};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -158,6 +159,18 @@ impl Site {
         let key = key.trim().to_lowercase();
         let value = value.trim().to_string();
         kind.validate(&key, &value)?;
+        // The entry must read back as itself from the line `map_text`
+        // writes (no newline in the value, no blank in the key).
+        let line = match kind.separator() {
+            Separator::Colon => format!("{key}: {value}\n"),
+            Separator::Whitespace => format!("{key}\t{value}\n"),
+        };
+        let back: Vec<_> = source::entries(&line, Convention::Sendmail, kind.separator()).collect();
+        if !matches!(back.as_slice(), [Ok(e)] if e.key == key && e.value == value) {
+            return Err(format!(
+                "{key:?} {value:?} does not fit on one line of a map source"
+            ));
+        }
         if let Some(old) = list.iter().find(|e| e.key == key) {
             if old.value == value {
                 return Ok(());
@@ -337,6 +350,22 @@ mod tests {
     /// Found by fuzzing (fuzz/regressions/main_cf/same_port_twice,
     /// fuzz/regressions/sendmail_mc/same_port_twice): two services on one
     /// port made an smx.conf with two listeners on it (E058).
+    /// Found by fuzzing (fuzz/regressions/sendmail_mc/newline_in_map_value):
+    /// a value with a newline split the access map source.
+    #[test]
+    fn map_entries_fit_on_one_line() {
+        let mut site = Site::default();
+        assert!(site
+            .add_access("to:a.example", "error:550 5.7.1 a\nR$* x", "t")
+            .is_err());
+        assert!(site.add_access("to:a b.example", "relay", "t").is_err());
+        assert!(site.add_alias("x", "a,\nb", "t").is_err());
+        assert!(site
+            .add_access("to:a.example", "error:550 5.7.1 a\tb", "t")
+            .is_ok());
+        assert_eq!(site.access.len(), 1);
+    }
+
     #[test]
     fn one_listener_per_port() {
         let main = "myhostname = mx.example.org\n";
