@@ -78,6 +78,23 @@ pub fn port_of(service: &str) -> Option<u16> {
         "smtp" => Some(25),
         "submission" => Some(587),
         "smtps" | "submissions" => Some(465),
-        p => p.parse().ok(),
+        // Port 0 is no port (smx.conf refuses it).
+        p => p.parse().ok().filter(|&n| n != 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (fuzz/regressions/sendmail_mc/port_zero): `Port=0`
+    /// became `port = 0`, which smx.conf refuses.
+    #[test]
+    fn port_zero_is_no_port() {
+        assert_eq!(port_of("0"), None);
+        assert_eq!(port_of("00"), None);
+        assert_eq!(port_of("2525"), Some(2525));
+        assert_eq!(port_of("smtp"), Some(25));
+        assert_eq!(port_of("65536"), None);
     }
 }
