@@ -336,19 +336,19 @@ impl Backend for QueueBackend {
             size,
             received_at: now_micros(),
         };
-        let answer = self.qmgr.call(SmtpsRequest::Commit(ta)).await;
-        let result = match answer {
-            Ok(a) => from_answer(a),
-            Err(e) => Err(ipc_down(e)),
-        };
-        match result {
-            Ok(()) => Ok(id.to_string()),
-            Err(r) => {
-                // Not committed: the content file must not survive (the QMGR
-                // would also remove it as an orphan at its next start).
+        match self.qmgr.call(SmtpsRequest::Commit(ta)).await {
+            Ok(a) => from_answer(a).map(|()| id.to_string()).inspect_err(|_| {
+                // Refused, so not committed: the content file must not
+                // survive.
                 let _ = self.cdb.remove(id);
-                Err(r)
-            }
+            }),
+            // No answer: the QMGR may have logged the envelope before it
+            // went away (or the answer was lost). The content file stays:
+            // the QMGR delivers it if the envelope is in IBDB, and its
+            // recovery removes it as an orphan otherwise. The client, told
+            // 4xx, may send it again: a duplicate, never a bounce for lost
+            // content.
+            Err(e) => Err(ipc_down(e)),
         }
     }
 }
@@ -357,6 +357,86 @@ impl Backend for QueueBackend {
 mod tests {
     use super::*;
     use crate::smtps::address::Notify;
+
+    /// A backend whose QMGR is the other end of `qmgr`, with its queue in
+    /// a fresh directory, and an envelope for it.
+    async fn backend(tag: &str, qmgr: tokio::net::UnixStream) -> (QueueBackend, Envelope) {
+        let dir = std::env::temp_dir().join(format!("smx-backend-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cdb = Cdb::new(&dir);
+        cdb.create_dirs().unwrap();
+        let b = QueueBackend {
+            smar: SmarLink::connect("/nonexistent/smar", "test", std::time::Duration::ZERO).await,
+            access: false,
+            lmtp_not_local: false,
+            qmgr: Client::new(qmgr),
+            ids: IdGenerator::new(1, 1),
+            cdb,
+            who: "test".into(),
+        };
+        let ctx = crate::smtps::address::ParamContext {
+            esmtp: true,
+            eightbitmime: true,
+            max_size: 0,
+        };
+        let (sender, mail) = crate::smtps::address::parse_mail("<a@example.org>", &ctx).unwrap();
+        let (path, params) =
+            crate::smtps::address::parse_rcpt("<b@example.org>", &ctx, false).unwrap();
+        let env = Envelope {
+            client: Peer::default(),
+            helo: "client.example.org".into(),
+            protocol: "ESMTP",
+            sender,
+            mail,
+            recipients: vec![crate::smtps::backend::Recipient { path, params }],
+        };
+        (b, env)
+    }
+
+    /// A QMGR that goes away without answering the commit may have logged
+    /// it: the content file must stay (recovery delivers it or removes it
+    /// as an orphan), or a committed message would lose its content. A
+    /// refused commit removes it.
+    #[tokio::test]
+    async fn the_content_file_stays_unless_the_commit_was_refused() {
+        // No answer: the QMGR reads the request and dies.
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        let (b, env) = backend("noanswer", ours).await;
+        let dead = tokio::spawn(async move {
+            let mut theirs = theirs;
+            let mut buf = [0u8; 64];
+            let _ = tokio::io::AsyncReadExt::read(&mut theirs, &mut buf).await;
+        });
+        let reply = b
+            .deliver(&env, b"Subject: x\r\n\r\nbody\r\n")
+            .await
+            .unwrap_err();
+        dead.await.unwrap();
+        assert_eq!(reply.code, 451);
+        assert_eq!(
+            b.cdb.list().unwrap().len(),
+            1,
+            "content removed without a refusal"
+        );
+        let _ = std::fs::remove_dir_all(b.cdb.base());
+        // Refused: nothing stays.
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        let (b, env) = backend("refused", ours).await;
+        tokio::spawn(crate::ipc::serve(theirs, |_: SmtpsRequest| async {
+            QmgrAnswer::Refused {
+                code: 452,
+                status: "4.3.1".into(),
+                text: "queue full".into(),
+            }
+        }));
+        let reply = b
+            .deliver(&env, b"Subject: x\r\n\r\nbody\r\n")
+            .await
+            .unwrap_err();
+        assert_eq!(reply.code, 452);
+        assert!(b.cdb.list().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(b.cdb.base());
+    }
 
     #[test]
     fn params_are_kept_in_esmtp_form() {
