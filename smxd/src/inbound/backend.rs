@@ -354,6 +354,7 @@ impl Backend for QueueBackend {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::smtps::address::Notify;
