@@ -14,7 +14,7 @@
 mod common;
 
 use common::dns::{Answer, DnsServer, RecordType};
-use common::{free_port, Smx, TestDir};
+use common::{free_port, read_data, Smx, TestDir};
 use mail_parser::MimeHeaders;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -208,17 +208,9 @@ fn serve(
                 continue;
             }
             w.write_all(b"354 go\r\n")?;
-            let mut data = String::new();
-            loop {
-                let mut l = String::new();
-                if r.read_line(&mut l)? == 0 {
-                    return Ok(());
-                }
-                if l == ".\r\n" {
-                    break;
-                }
-                data.push_str(&l);
-            }
+            let Some(data) = read_data(&mut r)? else {
+                return Ok(());
+            };
             got.lock().unwrap().push((rcpts.clone(), data));
             w.write_all(b"250 2.0.0 queued\r\n")?;
         } else if upper.starts_with("QUIT") {

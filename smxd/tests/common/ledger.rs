@@ -15,7 +15,7 @@
 //!   lost=..`, where lost counts markers acknowledged with `250` that
 //!   reached neither a mailbox, the next hop, nor the sender as a bounce.
 
-use super::{message, Outcome, Session, Smx};
+use super::{message, read_data, Outcome, Session, Smx};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -412,17 +412,9 @@ fn serve(s: TcpStream, st: &HopState) -> std::io::Result<()> {
                 continue;
             }
             say(&mut w, "354 go ahead\r\n")?;
-            let mut data = String::new();
-            loop {
-                let mut l = String::new();
-                if r.read_line(&mut l)? == 0 {
-                    return Ok(());
-                }
-                if l == ".\r\n" {
-                    break;
-                }
-                data.push_str(&l);
-            }
+            let Some(data) = read_data(&mut r)? else {
+                return Ok(());
+            };
             let b = *st.behaviour.lock().unwrap();
             match b {
                 Behaviour::TempfailData => {

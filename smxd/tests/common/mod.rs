@@ -351,6 +351,22 @@ impl Session {
     }
 }
 
+/// A test next hop's DATA: the lines up to the final `.` line (not
+/// un-stuffed); `None` when the client closed first.
+pub fn read_data(r: &mut impl BufRead) -> std::io::Result<Option<String>> {
+    let mut data = String::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l)? == 0 {
+            return Ok(None);
+        }
+        if l == ".\r\n" {
+            return Ok(Some(data));
+        }
+        data.push_str(&l);
+    }
+}
+
 /// A message whose header and body carry `marker`, about `size` bytes.
 pub fn message(marker: &str, size: usize) -> String {
     let mut m = format!(
