@@ -77,13 +77,13 @@ pub fn seconds(value: &str, default_unit: char) -> Option<String> {
             num.push(c);
         } else {
             let n: u64 = num.parse().ok()?;
-            total += n * unit(c)?;
+            total = total.checked_add(n.checked_mul(unit(c)?)?)?;
             num.clear();
         }
     }
     if !num.is_empty() {
         let n: u64 = num.parse().ok()?;
-        total += n * unit(default_unit)?;
+        total = total.checked_add(n.checked_mul(unit(default_unit)?)?)?;
     }
     Some(format!("{total}s"))
 }
@@ -218,5 +218,20 @@ pub fn alias_target_advice(t: &str) -> (String, String) {
              the list in a mailing-list manager and alias to it"
                 .into(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (fuzz/regressions/sendmail_mc/time_overflow): a
+    /// time too large for 64 bits overflowed instead of being refused.
+    #[test]
+    fn seconds_overflow_is_no_time() {
+        assert_eq!(seconds("13368089053625086412d", 's'), None);
+        assert_eq!(seconds("18446744073709551615s1s", 's'), None);
+        assert_eq!(seconds("1h30m", 's').as_deref(), Some("5400s"));
+        assert_eq!(seconds("5", 'd').as_deref(), Some("432000s"));
     }
 }
