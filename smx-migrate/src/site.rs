@@ -344,6 +344,7 @@ fn render_tls(o: &mut String, t: &Tls) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -364,6 +365,34 @@ mod tests {
             .add_access("to:a.example", "error:550 5.7.1 a\tb", "t")
             .is_ok());
         assert_eq!(site.access.len(), 1);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/sendmail_mc/names_differ_in_case):
+    /// DAEMON_OPTIONS names `mSA` and `MSA` became two sections of one name.
+    #[test]
+    fn daemon_names_are_case_insensitive() {
+        let dir = std::env::temp_dir().join(format!("smx-migrate-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mc = dir.join("sendmail.mc");
+        std::fs::write(
+            &mc,
+            "DAEMON_OPTIONS(`Port=586, Name=mSA')\nDAEMON_OPTIONS(`Port=587, Name=MSA')\n\
+             DAEMON_OPTIONS(`Port=588, Name=MSA_2')\nDAEMON_OPTIONS(`Port=589, Name=msa')\n",
+        )
+        .unwrap();
+        let input = crate::sendmail::Input {
+            mc,
+            cf: None,
+            etc: None,
+            cf_dir: None,
+        };
+        let m = crate::sendmail::convert(&input, "mx.example.org");
+        std::fs::remove_dir_all(&dir).unwrap();
+        let m = m.unwrap();
+        assert_eq!(m.site.smtps.len(), 4);
+        if let Err(e) = crate::output::conf_text(&m.site, "# test\n") {
+            panic!("{e}");
+        }
     }
 
     #[test]

@@ -652,12 +652,21 @@ impl Cx<'_> {
         if self.features.iter().any(|f| f == "delay_checks") {
             s.flags.insert("delay_checks".into());
         }
-        if self.smtps.iter().any(|x| x.name == s.name) {
-            s.name = Some(format!(
-                "{}_{}",
-                s.name.clone().unwrap_or_default(),
-                self.smtps.len()
-            ));
+        // smx.conf section names are case-insensitive: `mSA` and `MSA`
+        // are one name.
+        let taken = |name: &Option<String>, all: &[Smtps]| {
+            all.iter().any(|x| match (&x.name, name) {
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                (a, b) => a == b,
+            })
+        };
+        if taken(&s.name, &self.smtps) {
+            let base = s.name.clone().unwrap_or_default();
+            let mut i = self.smtps.len();
+            while taken(&Some(format!("{base}_{i}")), &self.smtps) {
+                i += 1;
+            }
+            s.name = Some(format!("{base}_{i}"));
         }
         self.smtps.push(s);
         if notes.is_empty() {
