@@ -115,6 +115,7 @@ fn round_trip(entries: &[SourceEntry<'_>], conv: Convention, sep: Separator) {
 /// Whether a Postfix key must be written quoted to read back the same.
 fn needs_quotes(key: &str, sep: Separator) -> bool {
     key.starts_with('"')
+        || key.starts_with('#')
         || key.contains(char::is_whitespace)
         || (sep == Separator::Colon && key.contains(':'))
 }
