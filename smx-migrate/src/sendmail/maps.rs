@@ -66,7 +66,8 @@ fn action(v: &str, tag: &str) -> Result<String, String> {
                 _ => (None, rest),
             };
             let (code, text) = rest.trim().split_once(' ').unwrap_or((rest.trim(), ""));
-            let dsn = dsn.unwrap_or_else(|| format!("{}.7.1", &code[..1.min(code.len())]));
+            // `get`: the code may start with a multi-byte character.
+            let dsn = dsn.unwrap_or_else(|| format!("{}.7.1", code.get(..1).unwrap_or("")));
             Ok(format!("error:{code} {dsn} {}", text.trim())
                 .trim_end()
                 .to_string())
@@ -371,5 +372,23 @@ fn aliases(m: &mut Migration, t: &str) {
                 .report
                 .not_convertible("aliases", l.line, &d, e, "convert by hand"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (fuzz/regressions/sendmail_mc/error_code_not_ascii):
+    /// an ERROR: action whose code starts with a multi-byte character was
+    /// sliced inside it.
+    #[test]
+    fn error_code_not_ascii() {
+        let r = action("ERROR:\u{e9}p :550", "to");
+        assert!(matches!(&r, Ok(v) if v.starts_with("error:")), "{r:?}");
+        assert_eq!(
+            action("ERROR:550 go away", "to").as_deref(),
+            Ok("error:550 5.7.1 go away")
+        );
     }
 }
