@@ -395,6 +395,20 @@ mod tests {
         }
     }
 
+    /// Found by fuzzing (fuzz/regressions/main_cf/backoff_min_over_max):
+    /// minimal_backoff_time over maximal_backoff_time made an smx.conf the
+    /// checker refuses (E052).
+    #[test]
+    fn backoff_min_over_max() {
+        let main = "minimal_backoff_time = 2h\nmaximal_backoff_time = 1h\n";
+        let m =
+            crate::postfix::convert_text(std::path::Path::new("."), main, None, "mx.example.org");
+        if let Err(e) = crate::output::conf_text(&m.site, "# test\n") {
+            panic!("{e}");
+        }
+        assert!(!m.site.qmgr.iter().any(|(n, _)| n == "retry_min_delay"));
+    }
+
     #[test]
     fn one_listener_per_port() {
         let main = "myhostname = mx.example.org\n";

@@ -498,6 +498,26 @@ impl Cx<'_> {
             };
             self.set(name, o);
         }
+        // smx.conf refuses retry_min_delay > retry_max_delay (E052).
+        let secs = |opt: &str| {
+            m.site
+                .qmgr
+                .iter()
+                .find(|(n, _)| n == opt)
+                .and_then(|(_, v)| v.trim_end_matches('s').parse::<u64>().ok())
+        };
+        if let (Some(min), Some(max)) = (secs("retry_min_delay"), secs("retry_max_delay")) {
+            if min > max {
+                m.site.qmgr.retain(|(n, _)| n != "retry_min_delay");
+                self.set(
+                    "minimal_backoff_time",
+                    nc(
+                        "larger than maximal_backoff_time",
+                        "set qmgr retry_min_delay below retry_max_delay",
+                    ),
+                );
+            }
+        }
         let o = match crate::common::seconds(&main.get("delay_warning_time"), 'h') {
             Some(s) if s == "0s" => approx(
                 "qmgr queue_delay_timeout left at its default",
