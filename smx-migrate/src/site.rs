@@ -400,13 +400,21 @@ mod tests {
     /// checker refuses (E052).
     #[test]
     fn backoff_min_over_max() {
-        let main = "minimal_backoff_time = 2h\nmaximal_backoff_time = 1h\n";
-        let m =
-            crate::postfix::convert_text(std::path::Path::new("."), main, None, "mx.example.org");
-        if let Err(e) = crate::output::conf_text(&m.site, "# test\n") {
-            panic!("{e}");
+        for main in [
+            "minimal_backoff_time = 2h\nmaximal_backoff_time = 1h\n",
+            "minimal_backoff_time = 5m\nmaximal_backoff_time = 72\n",
+            "minimal_backoff_time = 5000s\nmaximal_backoff_time = 0\n",
+        ] {
+            let m = crate::postfix::convert_text(
+                std::path::Path::new("."),
+                main,
+                None,
+                "mx.example.org",
+            );
+            if let Err(e) = crate::output::conf_text(&m.site, "# test\n") {
+                panic!("{main}: {e}");
+            }
         }
-        assert!(!m.site.qmgr.iter().any(|(n, _)| n == "retry_min_delay"));
     }
 
     #[test]

@@ -498,22 +498,27 @@ impl Cx<'_> {
             };
             self.set(name, o);
         }
-        // smx.conf refuses retry_min_delay > retry_max_delay (E052).
-        let secs = |opt: &str| {
+        // smx.conf refuses retry_min_delay > retry_max_delay (E052); an
+        // option not set has smx's default (300s, 4000s).
+        let secs = |opt: &str, default: u64| {
             m.site
                 .qmgr
                 .iter()
                 .find(|(n, _)| n == opt)
-                .and_then(|(_, v)| v.trim_end_matches('s').parse::<u64>().ok())
+                .map_or(Some(default), |(_, v)| {
+                    v.trim_end_matches('s').parse::<u64>().ok()
+                })
         };
-        if let (Some(min), Some(max)) = (secs("retry_min_delay"), secs("retry_max_delay")) {
+        if let (Some(min), Some(max)) =
+            (secs("retry_min_delay", 300), secs("retry_max_delay", 4000))
+        {
             if min > max {
-                m.site.qmgr.retain(|(n, _)| n != "retry_min_delay");
+                m.site.set_qmgr("retry_min_delay", format!("{max}s"));
                 self.set(
                     "minimal_backoff_time",
-                    nc(
-                        "larger than maximal_backoff_time",
-                        "set qmgr retry_min_delay below retry_max_delay",
+                    approx(
+                        format!("qmgr retry_min_delay = {max}s"),
+                        "larger than the maximal backoff time; cut to it",
                     ),
                 );
             }
