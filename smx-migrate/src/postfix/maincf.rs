@@ -4,6 +4,7 @@
 //! against the file's own values and Postfix's defaults for the parameters
 //! smx-migrate reads (seed 003).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// One parameter line.
@@ -79,6 +80,11 @@ pub struct MainCf {
     /// Every parameter line, in order.
     pub params: Vec<Param>,
     values: BTreeMap<String, String>,
+    /// Expanded values by name; `None` while a name is being expanded, so
+    /// a name that refers to itself expands to nothing and every name is
+    /// expanded once (`d = $d ${d:x} $d` would otherwise branch at every
+    /// level).
+    expanded: RefCell<BTreeMap<String, Option<String>>>,
 }
 
 impl MainCf {
@@ -124,7 +130,12 @@ impl MainCf {
         for p in &params {
             values.insert(p.name.clone(), p.raw.clone());
         }
-        (MainCf { params, values }, bad)
+        let main = MainCf {
+            params,
+            values,
+            expanded: RefCell::default(),
+        };
+        (main, bad)
     }
 
     /// Whether the file sets `name`.
@@ -216,10 +227,19 @@ impl MainCf {
     }
 
     fn value_of(&self, name: &str, depth: usize) -> String {
-        match self.values.get(name) {
-            Some(v) => self.expand(v, depth + 1),
-            None => String::new(),
+        let cached = self.expanded.borrow().get(name).cloned();
+        if let Some(done) = cached {
+            return done.unwrap_or_default();
         }
+        let Some(v) = self.values.get(name) else {
+            return String::new();
+        };
+        self.expanded.borrow_mut().insert(name.to_string(), None);
+        let out = self.expand(v, depth + 1);
+        self.expanded
+            .borrow_mut()
+            .insert(name.to_string(), Some(out.clone()));
+        out
     }
 
     fn expand_inner(&self, inner: &str, depth: usize) -> String {
@@ -289,6 +309,16 @@ mod tests {
             a.len()
         );
         assert!(a.starts_with("x x x"));
+    }
+
+    /// Found by fuzzing (fuzz/regressions/main_cf/self_reference): a value
+    /// that names itself several times, in conditional forms too.
+    #[test]
+    fn self_reference_expands_once() {
+        let text = "d = $d ${d:no} ${d?yes} $(d) $d $d $d $d\nx = [$d]\n";
+        let (m, _) = MainCf::parse(text, "host.example.org");
+        let x = m.get("x");
+        assert!(x.starts_with('[') && x.ends_with(']'), "{x}");
     }
 
     #[test]
