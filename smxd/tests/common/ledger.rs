@@ -38,7 +38,8 @@ pub struct Fate {
     pub queued: Option<String>,
     /// The final `.` was sent at least once.
     pub eod_sent: bool,
-    /// Broke after the final `.` without a reply: ambiguous.
+    /// Broke after the final `.` without a reply, or got the 451 of a
+    /// QMGR that did not answer the commit: ambiguous.
     pub broke_after_eod: u32,
     /// A 4xx answered the end of data.
     pub tempfail_after_eod: u32,
@@ -183,10 +184,19 @@ impl Load {
                         break;
                     }
                     Outcome::Refused {
-                        code, after_eod, ..
+                        code,
+                        after_eod,
+                        text,
                     } if (400..500).contains(&code) => {
                         fate.eod_sent |= after_eod;
-                        fate.tempfail_after_eod += u32::from(after_eod);
+                        // The SMTP server's 451 when the QMGR did not answer
+                        // the commit: it may have logged it before it went
+                        // away, so this is as ambiguous as a break.
+                        if after_eod && text.contains("queue manager unavailable") {
+                            fate.broke_after_eod += 1;
+                        } else {
+                            fate.tempfail_after_eod += u32::from(after_eod);
+                        }
                         drop(f);
                         // Again later on a new connection, like an MTA.
                         if let Some(s) = session.take() {
