@@ -122,25 +122,9 @@ pub const ALIASES_SOURCE: &str = "aliases";
 /// Mailertable (read as text by SMAR).
 pub const MAILERTABLE: &str = "mt";
 
-/// An smx.conf quoted string; control characters (a newline in a value
-/// read from an unclosed m4 quote) are escaped, or the string would not
-/// close on its line.
-fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+// Every value is written quoted, control characters escaped: a newline in
+// a value read from an unclosed m4 quote must not leave the string open.
+use smx_grammar::config::build::quoted as quote;
 
 impl Site {
     /// Sets a qmgr option, replacing an earlier value.

@@ -326,6 +326,13 @@ pub fn quote(s: &str) -> String {
     if plain {
         return s.to_string();
     }
+    quoted(s)
+}
+
+/// `s` as a quoted string of the grammar, whatever it holds: quotes and
+/// backslashes escaped, control characters (a newline among them) written
+/// as escapes, so the string closes on its own line.
+pub fn quoted(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
