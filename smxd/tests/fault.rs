@@ -445,70 +445,62 @@ fn slow_next_hop_within_the_timeout_gets_everything_once() {
     assert_eq!((l.delivered, l.bounced, l.duplicates), (MESSAGES, 0, 0));
 }
 
-#[test]
-fn next_hop_answering_4xx_defers_then_delivers() {
-    const MESSAGES: usize = 200;
-    let dir = TestDir::new("fault-4xx");
-    let hop = NextHop::start(Behaviour::Tempfail);
-    let mut smx = start(&dir.0, hop.port, &Opts::default());
-    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
-    wait_deferred(&smx, &fates);
-    assert!(hop.tempfails() >= MESSAGES);
-    assert_eq!(bounces(&smx), 0, "{}", smx.log());
-    hop.set(Behaviour::Accept);
-    let l = settle("nexthop-4xx", &mut smx, &hop, &fates);
-    assert_eq!((l.bounced, l.duplicates), (0, 0));
-}
-
-#[test]
-fn next_hop_answering_5xx_bounces_everything_to_the_sender() {
-    const MESSAGES: usize = 200;
-    let dir = TestDir::new("fault-5xx");
-    let hop = NextHop::start(Behaviour::Permfail);
-    let mut smx = start(&dir.0, hop.port, &Opts::default());
-    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
-    let l = settle("nexthop-5xx", &mut smx, &hop, &fates);
-    assert_eq!((l.delivered, l.bounced), (0, MESSAGES));
-    assert!(hop.permfails() >= MESSAGES);
-}
-
-/// A next hop that refuses at the end of data, temporarily (`451`) or
-/// by closing the connection without a reply: deferred, then delivered
-/// once it accepts.
-fn next_hop_failing_after_data(name: &str, b: Behaviour) {
-    const MESSAGES: usize = 100;
+/// A next hop that fails temporarily with `b` (at RCPT, at the end of
+/// data, or by closing the connection there): every message deferred,
+/// none bounced, then all delivered once, when it accepts. `after_data`:
+/// it refuses after the data, so it must have received nothing.
+fn next_hop_deferring(name: &str, b: Behaviour, messages: usize, after_data: bool) {
     let dir = TestDir::new(&format!("fault-{name}"));
     let hop = NextHop::start(b);
     let mut smx = start(&dir.0, hop.port, &Opts::default());
-    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
+    let fates = run_load(&smx, &Load::new(messages, 4, remote, LOAD_LIMIT));
     wait_deferred(&smx, &fates);
-    assert!(hop.tempfails() >= MESSAGES);
-    assert!(hop.received().is_empty());
+    assert!(hop.tempfails() >= messages);
+    if after_data {
+        assert!(hop.received().is_empty());
+    }
     assert_eq!(bounces(&smx), 0, "{}", smx.log());
     hop.set(Behaviour::Accept);
     let l = settle(name, &mut smx, &hop, &fates);
     assert_eq!((l.bounced, l.duplicates), (0, 0));
 }
 
+/// A next hop that fails permanently with `b`: every message bounced to
+/// its sender, none delivered. Returns the next hop for more checks.
+fn next_hop_bouncing(name: &str, b: Behaviour, messages: usize) -> NextHop {
+    let dir = TestDir::new(&format!("fault-{name}"));
+    let hop = NextHop::start(b);
+    let mut smx = start(&dir.0, hop.port, &Opts::default());
+    let fates = run_load(&smx, &Load::new(messages, 4, remote, LOAD_LIMIT));
+    let l = settle(name, &mut smx, &hop, &fates);
+    assert_eq!((l.delivered, l.bounced), (0, messages));
+    hop
+}
+
+#[test]
+fn next_hop_answering_4xx_defers_then_delivers() {
+    next_hop_deferring("nexthop-4xx", Behaviour::Tempfail, 200, false);
+}
+
+#[test]
+fn next_hop_answering_5xx_bounces_everything_to_the_sender() {
+    let hop = next_hop_bouncing("nexthop-5xx", Behaviour::Permfail, 200);
+    assert!(hop.permfails() >= 200);
+}
+
 #[test]
 fn next_hop_answering_4xx_after_data_defers_then_delivers() {
-    next_hop_failing_after_data("nexthop-4xx-data", Behaviour::TempfailData);
+    next_hop_deferring("nexthop-4xx-data", Behaviour::TempfailData, 100, true);
 }
 
 #[test]
 fn next_hop_dropping_the_connection_after_data_defers_then_delivers() {
-    next_hop_failing_after_data("nexthop-drop-data", Behaviour::DropAfterData);
+    next_hop_deferring("nexthop-drop-data", Behaviour::DropAfterData, 100, true);
 }
 
 #[test]
 fn next_hop_answering_5xx_after_data_bounces_to_the_sender() {
-    const MESSAGES: usize = 100;
-    let dir = TestDir::new("fault-5xx-data");
-    let hop = NextHop::start(Behaviour::PermfailData);
-    let mut smx = start(&dir.0, hop.port, &Opts::default());
-    let fates = run_load(&smx, &Load::new(MESSAGES, 4, remote, LOAD_LIMIT));
-    let l = settle("nexthop-5xx-data", &mut smx, &hop, &fates);
-    assert_eq!((l.delivered, l.bounced), (0, MESSAGES));
+    next_hop_bouncing("nexthop-5xx-data", Behaviour::PermfailData, 100);
 }
 
 #[test]
