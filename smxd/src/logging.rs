@@ -7,6 +7,10 @@
 //!   `pid` option adds `[pid]`) and sends RFC 3164 lines to the local
 //!   syslog daemon over the Unix datagram socket `/dev/log`. If that
 //!   socket is not there, lines go to stderr, so nothing is lost silently.
+//!   A daemon that does not take a line within [`SYSLOG_SEND_TIMEOUT`]
+//!   (its socket queue full: the daemon is stuck or slow) does not stall
+//!   the component: that line and those of the next [`SYSLOG_BACKOFF`] go
+//!   to stderr, then syslog is tried again.
 //! - stderr: `who: message`, written with one write(2) so lines of the
 //!   MCP and its children, which share stderr, do not interleave.
 //! - `log_level` (larger logs more, 9 for normal operation): a line of
@@ -21,6 +25,12 @@ use smx_grammar::config::LogConf;
 use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a line may wait for room in the syslog daemon's socket.
+pub const SYSLOG_SEND_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long lines go to stderr after syslog did not take one.
+pub const SYSLOG_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Level of errors.
 pub const ERROR: u64 = 1;
@@ -42,11 +52,19 @@ enum Target {
     Stderr,
     Syslog {
         path: String,
-        socket: Mutex<Option<UnixDatagram>>,
+        socket: Mutex<Sink>,
         facility: u8,
         ident: String,
         pid: bool,
     },
+}
+
+/// The connection to the syslog daemon.
+#[derive(Debug, Default)]
+struct Sink {
+    socket: Option<UnixDatagram>,
+    /// Lines go to stderr until then (the daemon did not take one).
+    stderr_until: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -97,7 +115,10 @@ pub fn init(who: &str, log: Option<&LogConf>, level: u64) {
     let target = if let Some(path) = syslog_requested() {
         let default_ident = || format!("smx-{}", who.split(' ').next().unwrap_or(who));
         Target::Syslog {
-            socket: Mutex::new(connect(&path)),
+            socket: Mutex::new(Sink {
+                socket: connect(&path),
+                stderr_until: None,
+            }),
             path,
             facility: log.map_or(2, |l| facility_code(&l.facility)),
             ident: log
@@ -114,6 +135,7 @@ pub fn init(who: &str, log: Option<&LogConf>, level: u64) {
 fn connect(path: &str) -> Option<UnixDatagram> {
     let s = UnixDatagram::unbound().ok()?;
     s.connect(path).ok()?;
+    s.set_write_timeout(Some(SYSLOG_SEND_TIMEOUT)).ok()?;
     Some(s)
 }
 
@@ -155,18 +177,26 @@ pub fn log(who: &str, level: u64, msg: &str) {
                 String::new()
             };
             let line = format!("<{pri}>{} {ident}{pid}: {msg}", timestamp());
-            let mut guard = socket.lock().unwrap_or_else(|e| e.into_inner());
-            if guard.is_none() {
-                *guard = connect(path);
+            let mut sink = socket.lock().unwrap_or_else(|e| e.into_inner());
+            if sink.stderr_until.is_some_and(|t| Instant::now() < t) {
+                stderr(who, msg);
+                return;
             }
-            let sent = guard
+            if sink.socket.is_none() {
+                sink.socket = connect(path);
+            }
+            let sent = sink
+                .socket
                 .as_ref()
                 .is_some_and(|s| s.send(line.as_bytes()).is_ok());
             if !sent {
-                // The syslog daemon went away: reconnect next time, and
-                // do not lose this line.
-                *guard = None;
+                // The syslog daemon went away or does not keep up:
+                // reconnect later, and do not lose this line.
+                sink.socket = None;
+                sink.stderr_until = Some(Instant::now() + SYSLOG_BACKOFF);
                 stderr(who, msg);
+            } else {
+                sink.stderr_until = None;
             }
         }
     }

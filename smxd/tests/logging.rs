@@ -52,11 +52,21 @@ fn smxd_dash_s_logs_through_syslog_with_each_sections_settings() {
             break;
         }
     }
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
-        nix::sys::signal::Signal::SIGTERM,
-    );
+    // Go on reading while smxd stops, as a syslog daemon would.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let drain = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = syslog.recv(&mut buf);
+            }
+        })
+    };
+    term(&child);
     let _ = child.wait();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = drain.join();
     let all = lines.join("\n");
     // local3 = 19, notice = 5: <157>; ident and [pid] from log { }.
     let qmgr = lines
@@ -74,5 +84,88 @@ fn smxd_dash_s_logs_through_syslog_with_each_sections_settings() {
     );
     // smtpc has log_level 0: none of its lines.
     assert!(!lines.iter().any(|l| l.contains("smx-smtpc")), "{all}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn term(child: &std::process::Child) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+}
+
+/// A syslog daemon that stops reading (its socket queue full) must not
+/// stall smxd: a line waits at most a moment, then goes to stderr, and
+/// SIGTERM still stops everything. (It once hung the MCP in `send`.)
+#[test]
+fn a_stuck_syslog_daemon_does_not_stall_smxd() {
+    use std::io::Read as _;
+    let dir = std::env::temp_dir().join(format!("smx-logging-stuck-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mt"), "").unwrap();
+    std::fs::write(
+        dir.join("smx.conf"),
+        "queue_directory = \"q\";
+         smtps { listen_socket { type = unix; path = \"smtps.sock\"; } start_action = nostartaccept; }",
+    )
+    .unwrap();
+    let sock = dir.join("log");
+    // Bound, never read, and its queue filled up before smxd starts.
+    let _syslog = UnixDatagram::bind(&sock).unwrap();
+    let filler = UnixDatagram::unbound().unwrap();
+    filler.connect(&sock).unwrap();
+    filler.set_nonblocking(true).unwrap();
+    while filler.send(b"<13>filler").is_ok() {}
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smxd"))
+        .args(["-S", "-f"])
+        .arg(dir.join("smx.conf"))
+        .env("SMX_LOG", format!("syslog:{}", sock.display()))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stderr.read_to_string(&mut all);
+        all
+    });
+    // The MCP starts qmgr, smar and smtpc (smtps waits for a connection:
+    // nostartaccept).
+    let children = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .map(|s| s.split_whitespace().count())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while children(child.id()) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = children(child.id());
+    term(&child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stopped = loop {
+        if child.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = reader.join().unwrap();
+    assert_eq!(
+        started, 3,
+        "components started with syslog stuck; stderr:\n{stderr}"
+    );
+    assert!(
+        stopped,
+        "smxd did not stop on SIGTERM with syslog stuck; stderr:\n{stderr}"
+    );
+    // The lines syslog did not take are on stderr.
+    assert!(stderr.contains("started smtpc"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
