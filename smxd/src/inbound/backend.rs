@@ -36,7 +36,16 @@ pub struct QueueBackend {
     pub cdb: Cdb,
     /// `who` in log lines.
     pub who: String,
+    /// When the QMGR last said it has room ([`ROOM_FRESH`]).
+    pub room_yes: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long the QMGR's "there is room" stays good for the next MAIL: under
+/// load the question is asked once per this interval instead of once per
+/// transaction. Only a yes is kept: a no is asked again each time, and the
+/// commit checks the room itself, so a queue that fills meanwhile still
+/// answers 452 after the data.
+pub const ROOM_FRESH: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn tempfail(text: &str) -> Reply {
     Reply::new(451, "4.3.0", text)
@@ -55,13 +64,23 @@ fn ipc_down(e: IpcError) -> Reply {
 }
 
 impl QueueBackend {
-    async fn room(&self, recipients: usize) -> Result<(), Reply> {
+    /// Asks the QMGR whether it has room for a new transaction, unless it
+    /// said yes within [`ROOM_FRESH`].
+    async fn room(&self) -> Result<(), Reply> {
+        let fresh = |t: &Option<std::time::Instant>| t.is_some_and(|t| t.elapsed() < ROOM_FRESH);
+        if self.room_yes.lock().is_ok_and(|t| fresh(&t)) {
+            return Ok(());
+        }
         let a = self
             .qmgr
-            .call(SmtpsRequest::Room { recipients })
+            .call(SmtpsRequest::Room { recipients: 0 })
             .await
             .map_err(ipc_down)?;
-        from_answer(a)
+        from_answer(a)?;
+        if let Ok(mut t) = self.room_yes.lock() {
+            *t = Some(std::time::Instant::now());
+        }
+        Ok(())
     }
 }
 
@@ -211,7 +230,7 @@ impl Backend for QueueBackend {
     async fn mail(&self, s: &SessionInfo, from: &ReversePath, _p: &MailParams) -> Verdict {
         // Refuse early when the queue has no room (452 4.3.1), rather than
         // after the client has sent the whole message.
-        if let Err(r) = self.room(0).await {
+        if let Err(r) = self.room().await {
             return Verdict::Reject(r);
         }
         let peer = s.peer.addr;
@@ -339,8 +358,11 @@ impl Backend for QueueBackend {
         match self.qmgr.call(SmtpsRequest::Commit(ta)).await {
             Ok(a) => from_answer(a).map(|()| id.to_string()).inspect_err(|_| {
                 // Refused, so not committed: the content file must not
-                // survive.
+                // survive; and the next MAIL asks about room again.
                 let _ = self.cdb.remove(id);
+                if let Ok(mut t) = self.room_yes.lock() {
+                    *t = None;
+                }
             }),
             // No answer: the QMGR may have logged the envelope before it
             // went away (or the answer was lost). The content file stays:
@@ -374,6 +396,7 @@ mod tests {
             ids: IdGenerator::new(1, 1),
             cdb,
             who: "test".into(),
+            room_yes: std::sync::Mutex::new(None),
         };
         let ctx = crate::smtps::address::ParamContext {
             esmtp: true,

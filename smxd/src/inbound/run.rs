@@ -208,6 +208,7 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
         ids,
         cdb,
         who: who.clone(),
+        room_yes: std::sync::Mutex::new(None),
     });
     let host = Arc::new(hostname(&loaded));
     let slots = Arc::new(Semaphore::new(

@@ -26,6 +26,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// One deferred transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +78,72 @@ pub struct Loaded {
 #[derive(Debug, Clone)]
 pub struct Defedb {
     dir: PathBuf,
+    dir_sync: Arc<DirSync>,
+}
+
+/// The fsync of the DEFEDB directory, shared by concurrent updates (a
+/// group commit): an update needs a directory fsync that *started* after
+/// its rename or unlink. If one is running, it waits for it to end; then
+/// either a later fsync (run by another update meanwhile) already covers
+/// it, or it runs one itself, which covers every update that waited with
+/// it. Under load many entries share one directory fsync instead of one
+/// each; alone, an update pays one, as before.
+#[derive(Debug)]
+struct DirSync {
+    dir: PathBuf,
+    state: Mutex<SyncState>,
+    ended: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Number of the last fsync started (from 1).
+    started: u64,
+    /// Number of the last fsync ended.
+    ended: u64,
+    /// An fsync is running.
+    running: bool,
+    /// Number and error of the last fsync that failed.
+    failed: Option<(u64, String)>,
+}
+
+impl DirSync {
+    fn new(dir: &Path) -> DirSync {
+        DirSync {
+            dir: dir.to_path_buf(),
+            state: Mutex::new(SyncState::default()),
+            ended: Condvar::new(),
+        }
+    }
+
+    /// Returns once a directory fsync that started after the call has
+    /// ended; its error (or that of any later one) is the caller's.
+    fn sync(&self) -> io::Result<()> {
+        let poisoned = |_| io::Error::other("DEFEDB directory sync: lock poisoned");
+        let mut st = self.state.lock().map_err(poisoned)?;
+        let need = st.started + 1;
+        while st.running && st.ended < need {
+            st = self.ended.wait(st).map_err(poisoned)?;
+        }
+        if st.ended < need {
+            st.started += 1;
+            st.running = true;
+            let mine = st.started;
+            drop(st);
+            let result = File::open(&self.dir).and_then(|f| f.sync_all());
+            st = self.state.lock().map_err(poisoned)?;
+            st.running = false;
+            st.ended = mine;
+            if let Err(e) = &result {
+                st.failed = Some((mine, e.to_string()));
+            }
+            self.ended.notify_all();
+        }
+        match &st.failed {
+            Some((n, e)) if *n >= need => Err(io::Error::other(e.clone())),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Defedb {
@@ -89,6 +156,7 @@ impl Defedb {
             .create(dir)?;
         let db = Defedb {
             dir: dir.to_path_buf(),
+            dir_sync: Arc::new(DirSync::new(dir)),
         };
         let mut loaded = Loaded::default();
         for entry in fs::read_dir(dir)? {
@@ -165,7 +233,7 @@ impl Defedb {
     }
 
     fn sync_dir(&self) -> io::Result<()> {
-        File::open(&self.dir)?.sync_all()
+        self.dir_sync.sync()
     }
 }
 
@@ -246,6 +314,43 @@ mod tests {
             .join(QueueId::from_u64(2).to_string())
             .is_file());
         assert_eq!(fs::read_dir(&d).unwrap().count(), 2, "entry + corrupt/");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Updates from many threads at once share directory fsyncs and all
+    /// land.
+    #[test]
+    fn concurrent_updates_all_land() {
+        let d = dir("c");
+        let (db, _) = Defedb::open(&d).unwrap();
+        let threads: Vec<_> = (0..16u64)
+            .map(|t| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    for n in 0..8 {
+                        db.put(&entry(1 + t * 8 + n)).unwrap();
+                    }
+                    db.remove(QueueId::from_u64(1 + t * 8)).unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let (_, loaded) = Defedb::open(&d).unwrap();
+        assert_eq!(loaded.entries.len(), 16 * 7);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A failed directory fsync is the error of the updates that needed
+    /// it, not of those after it.
+    #[test]
+    fn a_failed_directory_sync_fails_only_its_own_callers() {
+        let d = dir("d");
+        let sync = DirSync::new(&d);
+        assert!(sync.sync().is_err(), "no directory yet");
+        fs::create_dir_all(&d).unwrap();
+        sync.sync().unwrap();
         fs::remove_dir_all(&d).unwrap();
     }
 }
