@@ -112,7 +112,7 @@ fn open_relay_matrix_refuses_everything_from_an_unauthorised_client() {
     let dns = DnsServer::start(zone);
     let mut smx = start(&dir, &dns, &[], "", "");
     let senders = ["carol@far.example", "", "alice@localhost"];
-    let (mut tried, mut relayed) = (0, 0);
+    let (mut tried, mut relayed, mut denied) = (0, 0, 0);
     for sender in senders {
         let (mut c, g) = Client::open(Ipv4Addr::new(127, 0, 0, 2), smx.port);
         assert_eq!(g.0, 220, "{g:?}");
@@ -127,6 +127,11 @@ fn open_relay_matrix_refuses_everything_from_an_unauthorised_client() {
                 eprintln!("RELAYED: <{sender}> -> <{rcpt}>: {text}");
             } else {
                 assert!((500..600).contains(&code), "<{rcpt}>: {text}");
+                // SMAR's refusals (the others are syntax errors of the
+                // SMTP server).
+                if code == 550 {
+                    denied += 1;
+                }
             }
             assert_eq!(c.cmd("RSET").0, 250);
         }
@@ -134,6 +139,15 @@ fn open_relay_matrix_refuses_everything_from_an_unauthorised_client() {
     }
     eprintln!("open-relay matrix: tried {tried}, relayed {relayed}");
     assert_eq!(relayed, 0);
+    // Every refusal by policy is logged, with the client and the sender.
+    let log = smx.log();
+    let refused = log
+        .lines()
+        .filter(|l| l.contains("from 127.0.0.2: RCPT refused: 5"))
+        .count();
+    assert_eq!(refused, denied, "{log}");
+    assert!(denied > tried / 2, "{denied} of {tried}");
+    assert!(log.contains("from=<carol@far.example>"), "{log}");
     // The relay-listed client may send to the remote ones.
     let (mut c, _) = Client::open(Ipv4Addr::LOCALHOST, smx.port);
     c.cmd("EHLO client.test");

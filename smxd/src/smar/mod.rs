@@ -173,13 +173,25 @@ impl Smar {
             SmarRequest::RcptPolicy(q) => {
                 let grey = self.greylist.clone();
                 let addr = q.address.clone();
+                let (client, sender) = (q.client, q.sender.clone());
                 let decided = tokio::task::spawn_blocking(move || {
                     let sp = tables.server(q.server.as_deref());
                     checks::rcpt(&tables, grey.as_deref(), &sp, &q)
                 })
                 .await;
                 match decided {
-                    Ok(Ok(c)) => SmarAnswer::Checked(c),
+                    Ok(Ok(c)) => {
+                        // One line per refused recipient, as postmasters
+                        // grep for ("relaying denied", unknown users).
+                        if !c.reply.is_success() {
+                            self.log(format!(
+                                "<{addr}> from {}: RCPT refused: {}; from=<{sender}>",
+                                show(client),
+                                c.reply
+                            ));
+                        }
+                        SmarAnswer::Checked(c)
+                    }
                     Ok(Err(Temporary(why))) => {
                         self.log(format!("<{addr}>: RCPT check failed: {why}"));
                         SmarAnswer::Checked(crate::proto::Checked::accept(rcpt::tempfail()))
