@@ -293,9 +293,15 @@ fn connection_control_icm_and_icr_per_client_address() {
     // icm: one open session from 127.0.0.11; others are not affected.
     let (mut c1, g) = Client::open(one, smx.port);
     assert_eq!(g.0, 220, "{g:?}");
-    let (_c, g) = Client::open(one, smx.port);
-    assert_eq!(g.0, 421, "{g:?}");
-    assert!(g.1.contains("4.7.0"), "{g:?}");
+    // The end of a refused session does not count as the end of the
+    // open one (it once did: each refused try freed a slot, so a client
+    // could hold as many sessions as it liked).
+    for _ in 0..5 {
+        let (mut c, g) = Client::open(one, smx.port);
+        assert_eq!(g.0, 421, "{g:?}");
+        assert!(g.1.contains("4.7.0"), "{g:?}");
+        assert_eq!(c.reply().0, 0, "closed after 421");
+    }
     let (mut other, g) = Client::open(Ipv4Addr::new(127, 0, 0, 13), smx.port);
     assert_eq!(g.0, 220, "{g:?}");
     other.cmd("QUIT");
@@ -324,6 +330,51 @@ fn connection_control_icm_and_icr_per_client_address() {
     let (_c, g) = Client::open(two, smx.port);
     assert_eq!(g.0, 421, "{g:?}");
     assert!(g.1.contains("4.7.0") && g.1.contains("rate"), "{g:?}");
+    assert!(smx.stop());
+}
+
+/// A crashed SMTP server does not leave its sessions counted: SMAR
+/// releases them when the server's connection to it closes, so a client
+/// at its `icm:` limit is greeted again once the MCP has restarted smtps.
+#[test]
+fn a_crashed_smtp_server_leaves_no_session_counted() {
+    use smx_maps::db::{Db, DbType, OpenOptions};
+    let dir = TestDir::new("policy-conn-crash");
+    let dns = DnsServer::start(zone);
+    let db = Db::open(
+        &dir.0.join("qmgr_conf.db"),
+        &OpenOptions::create(DbType::Hash),
+    )
+    .unwrap();
+    db.put(b"icm:127.0.0.11", b"1", true).unwrap();
+    db.close().unwrap();
+    let extra = format!(
+        "smar {{ nameserver = 127.0.0.1:{}; }} qmgr {{ conf = qmgr_conf.db; }}",
+        dns.addr.port()
+    );
+    let mut smx = Smx::start_with(&dir.0, MT, &extra, "");
+    let one = Ipv4Addr::new(127, 0, 0, 11);
+    let (mut c1, g) = Client::open(one, smx.port);
+    assert_eq!(g.0, 220, "{g:?}");
+    let (_c, g) = Client::open(one, smx.port);
+    assert_eq!(g.0, 421, "{g:?}");
+    let smtps = *smx.started("smtps").last().unwrap();
+    assert!(smx.sigkill(smtps));
+    assert_eq!(c1.reply().0, 0, "the session died with smtps");
+    smx.wait_for("mcp: started smtps", 2, Duration::from_secs(30));
+    smx.wait_for(
+        "their connection counts are released",
+        1,
+        Duration::from_secs(30),
+    );
+    let (mut c, g) = Client::open(one, smx.port);
+    assert_eq!(
+        g.0,
+        220,
+        "still counted after the crash: {g:?}\n{}",
+        smx.log()
+    );
+    c.cmd("QUIT");
     assert!(smx.stop());
 }
 

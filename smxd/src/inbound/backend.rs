@@ -186,13 +186,17 @@ impl Backend for QueueBackend {
             client: Some(addr.ip()),
         };
         match self.smar.call(req).await {
-            Ok(SmarAnswer::Connect { reply, session }) => {
+            // Only an accepted session is counted by SMAR, and so only it
+            // gets a state, whose end is told to SMAR: the end of a
+            // refused one must not uncount another session of the client.
+            Ok(SmarAnswer::Connect {
+                reply: None,
+                session,
+            }) => {
                 self.smar.sessions.start(addr, session);
-                match reply {
-                    None => Verdict::Accept,
-                    Some(r) => Verdict::Reject(reply_of(r)),
-                }
+                Verdict::Accept
             }
+            Ok(SmarAnswer::Connect { reply: Some(r), .. }) => Verdict::Reject(reply_of(r)),
             Ok(other) => {
                 self.log(format!("{addr}: unexpected answer from SMAR: {other:?}"));
                 Verdict::Reject(Reply::new(

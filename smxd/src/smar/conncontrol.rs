@@ -7,7 +7,9 @@
 //!
 //! SMAR counts for every SMTP server process: SMTPS asks at connect and
 //! tells when the session ended. A session beyond a limit is refused with
-//! `421 4.7.0` and is not counted.
+//! `421 4.7.0` and is not counted, and SMTPS tells no end for a session
+//! SMAR refused. The sessions of an SMTP server that dies are released
+//! when its connection to SMAR closes (`server.rs`).
 
 use crate::proto::SmtpReply;
 use std::collections::{HashMap, VecDeque};

@@ -94,6 +94,21 @@ impl Smar {
         crate::component::log(&self.who, msg);
     }
 
+    /// Releases the connection counts of sessions whose SMTP server went
+    /// away without telling their end (it crashed): `held` is how many
+    /// sessions per client were counted over its connection and not ended.
+    /// Returns how many were released.
+    pub fn release(&self, held: &std::collections::HashMap<std::net::Ipv4Addr, u64>) -> u64 {
+        let mut n = 0;
+        for (ip, k) in held {
+            for _ in 0..*k {
+                self.conns.disconnect(*ip);
+            }
+            n += k;
+        }
+        n
+    }
+
     /// A session counted by connection control ended, or was refused
     /// after it was counted.
     fn uncount(&self, client: Option<std::net::IpAddr>) {

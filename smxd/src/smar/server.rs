@@ -11,7 +11,8 @@ use super::Smar;
 use crate::component::Sig;
 use crate::component::{self, Loaded};
 use crate::ipc::{self, IpcError};
-use crate::proto::SmarRequest;
+use crate::proto::{SmarAnswer, SmarRequest};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::{UnixListener, UnixStream};
@@ -110,14 +111,60 @@ async fn run(loaded: Loaded) -> i32 {
 }
 
 /// Serves one client connection; requests are answered concurrently.
+///
+/// It remembers the sessions counted by connection control over this
+/// connection (a `Connect` let in, not yet ended by its `Disconnect`): if
+/// the SMTP server at the other end dies, its sessions died with it, and
+/// their counts are released when the connection closes. Otherwise a
+/// crashed server would leave its clients counted as open for good, and a
+/// client at its `max_connections` would be refused until SMAR restarts.
 async fn serve(stream: UnixStream, smar: Arc<Smar>) {
+    use std::net::{IpAddr, Ipv4Addr};
+    type Held = Arc<std::sync::Mutex<HashMap<Ipv4Addr, u64>>>;
+    let held: Held = Arc::default();
+    fn lock(h: &Held) -> std::sync::MutexGuard<'_, HashMap<Ipv4Addr, u64>> {
+        h.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    let v4 = |c: &Option<IpAddr>| match c {
+        Some(IpAddr::V4(ip)) => Some(*ip),
+        _ => None,
+    };
+    let (s, h) = (smar.clone(), held.clone());
     let served = ipc::serve(stream, move |req: SmarRequest| {
-        let smar = smar.clone();
-        async move { smar.handle(req).await }
+        let (smar, held) = (s.clone(), h.clone());
+        async move {
+            let (opened, ended) = match &req {
+                SmarRequest::Connect { client, .. } => (v4(client), None),
+                SmarRequest::Disconnect { client } => (None, v4(client)),
+                _ => (None, None),
+            };
+            let answer = smar.handle(req).await;
+            if let (Some(ip), SmarAnswer::Connect { reply: None, .. }) = (opened, &answer) {
+                *lock(&held).entry(ip).or_default() += 1;
+            }
+            if let Some(ip) = ended {
+                let mut m = lock(&held);
+                if let Some(n) = m.get_mut(&ip) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        m.remove(&ip);
+                    }
+                }
+            }
+            answer
+        }
     })
     .await;
     match served {
         Ok(()) | Err(IpcError::Io(_)) => {}
         Err(e) => component::log(WHO, format!("client connection: {e}; closing it")),
+    }
+    let left = std::mem::take(&mut *lock(&held));
+    let n = smar.release(&left);
+    if n > 0 {
+        component::log(
+            WHO,
+            format!("an SMTP server went away with {n} sessions open; their connection counts are released"),
+        );
     }
 }
