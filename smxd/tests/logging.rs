@@ -10,31 +10,17 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn smxd_dash_s_logs_through_syslog_with_each_sections_settings() {
-    let dir = std::env::temp_dir().join(format!("smx-logging-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("mt"), "").unwrap();
-    std::fs::write(
-        dir.join("smx.conf"),
-        "queue_directory = \"q\";
-         qmgr { log { facility = local3; ident = \"myqmgr\"; options = { pid }; } }
-         smtpc { log_level = 0; }
-         smtps { listen_socket { type = unix; path = \"smtps.sock\"; } start_action = nostartaccept; }",
-    )
-    .unwrap();
+    let dir = conf_dir(
+        "smx-logging",
+        "qmgr { log { facility = local3; ident = \"myqmgr\"; options = { pid }; } }
+         smtpc { log_level = 0; }",
+    );
     let sock = dir.join("log");
     let syslog = UnixDatagram::bind(&sock).unwrap();
     syslog
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smxd"))
-        .args(["-S", "-f"])
-        .arg(dir.join("smx.conf"))
-        .env("SMX_LOG", format!("syslog:{}", sock.display()))
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = smxd_to_syslog(&dir, &sock);
     let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut buf = [0u8; 4096];
@@ -87,6 +73,37 @@ fn smxd_dash_s_logs_through_syslog_with_each_sections_settings() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A fresh directory `TAG-PID` with an empty mailertable and an smx.conf
+/// of `sections` plus an SMTP server that waits on a Unix socket.
+fn conf_dir(tag: &str, sections: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mt"), "").unwrap();
+    std::fs::write(
+        dir.join("smx.conf"),
+        format!(
+            "queue_directory = \"q\";
+             {sections}
+             smtps {{ listen_socket {{ type = unix; path = \"smtps.sock\"; }} start_action = nostartaccept; }}"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// `smxd -S` on `dir`'s smx.conf, logging to the syslog socket `sock`.
+fn smxd_to_syslog(dir: &std::path::Path, sock: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_smxd"))
+        .args(["-S", "-f"])
+        .arg(dir.join("smx.conf"))
+        .env("SMX_LOG", format!("syslog:{}", sock.display()))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn term(child: &std::process::Child) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
@@ -100,16 +117,7 @@ fn term(child: &std::process::Child) {
 #[test]
 fn a_stuck_syslog_daemon_does_not_stall_smxd() {
     use std::io::Read as _;
-    let dir = std::env::temp_dir().join(format!("smx-logging-stuck-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("mt"), "").unwrap();
-    std::fs::write(
-        dir.join("smx.conf"),
-        "queue_directory = \"q\";
-         smtps { listen_socket { type = unix; path = \"smtps.sock\"; } start_action = nostartaccept; }",
-    )
-    .unwrap();
+    let dir = conf_dir("smx-logging-stuck", "");
     let sock = dir.join("log");
     // Bound, never read, and its queue filled up before smxd starts.
     let _syslog = UnixDatagram::bind(&sock).unwrap();
@@ -117,14 +125,7 @@ fn a_stuck_syslog_daemon_does_not_stall_smxd() {
     filler.connect(&sock).unwrap();
     filler.set_nonblocking(true).unwrap();
     while filler.send(b"<13>filler").is_ok() {}
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smxd"))
-        .args(["-S", "-f"])
-        .arg(dir.join("smx.conf"))
-        .env("SMX_LOG", format!("syslog:{}", sock.display()))
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = smxd_to_syslog(&dir, &sock);
     let mut stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut all = String::new();
