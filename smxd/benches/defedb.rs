@@ -47,7 +47,7 @@ fn entry(id: u64) -> Deferred {
 
 fn bench(c: &mut Criterion) {
     let d = dir("ops");
-    let (db, _) = Defedb::open(&d).unwrap();
+    let (db, _) = Defedb::open(&d, &d).unwrap();
     let mut n = 1u64;
     c.bench_function("defedb put (new entry, durable)", |b| {
         b.iter(|| {
@@ -75,7 +75,7 @@ fn bench(c: &mut Criterion) {
 
     // A restart with 10,000 deferred messages.
     let d = dir("open");
-    let (db, _) = Defedb::open(&d).unwrap();
+    let (db, _) = Defedb::open(&d, &d).unwrap();
     for i in 0..10_000 {
         db.put(&entry(i + 1)).unwrap();
     }
@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("open with 10,000 entries", |b| {
         b.iter(|| {
-            let (_, loaded) = Defedb::open(&d).unwrap();
+            let (_, loaded) = Defedb::open(&d, &d).unwrap();
             assert_eq!(loaded.entries.len(), 10_000);
         })
     });

@@ -2,31 +2,56 @@
 //! DESIGN.md "Storage"): the envelopes of messages whose delivery failed
 //! temporarily for at least one recipient, with the time of the next try.
 //!
-//! Decision: one file per deferred transaction, `defedb/<ID>`, holding the
-//! envelope as JSON (the same [`Transaction`] as IBDB, recipient statuses
-//! included) plus the retry state. An update writes `defedb/.<ID>.tmp`,
-//! fsyncs it, renames it over `defedb/<ID>` and fsyncs the directory, so a
-//! crash leaves either the old or the new entry, never a torn one; stale
-//! `.tmp` files are removed at open. The seed's choice, a transactional
-//! Berkeley DB environment, buys nothing here: entries are written only
-//! after a delivery attempt (not on the accept path), each entry is
-//! independent, and the rename protocol gives the same atomicity with one
-//! file fsync and one directory fsync per update. The figures are in
-//! `docs/PERFORMANCE.md` ("DEFEDB").
+//! Decision: an append-only log with group commit, the shape of the seed's
+//! own choice (a transactional Berkeley DB whose `log_directory` takes the
+//! writes), without a B-tree beside it: the QMGR reads DEFEDB only at
+//! start, so the log alone is the database.
 //!
-//! An entry that does not parse (a disk error) is moved to
-//! `defedb/corrupt/` and reported at open, never silently dropped.
+//! - The log is one file, `log_directory/log.<16 hex digits>`. It starts
+//!   with the magic `SMXDEFE1` and a snapshot: one `put` record per entry,
+//!   ended by `snapshot_end`. Then come the updates since: `put` (a new or
+//!   replaced entry, whole) and `del`. Records are framed as IBDB's
+//!   (length, CRC-32, JSON).
+//! - An update appends its record and returns once an fdatasync of the log
+//!   that started after its write has ended. Concurrent updates share one
+//!   (group commit): deferring a burst of messages costs a few fsyncs, not
+//!   two per message as a file per entry did.
+//! - When the log holds more than twice the bytes of its live entries plus
+//!   16 MiB, it is compacted: a new file gets the snapshot (the live
+//!   records copied), is fsynced and its name made durable, and only then
+//!   is the old file removed. Every open compacts too.
+//! - Recovery reads the newest file whose snapshot is complete (a crash
+//!   during a compaction leaves the previous file, which holds everything)
+//!   and applies its records up to the first that is torn or corrupt. The
+//!   bytes from there on are copied to `base_directory/corrupt/` and
+//!   reported, never silently dropped.
+//! - Entries of earlier smx versions, one JSON file per entry in
+//!   `base_directory` (`<queue id>`), are taken into the log at open and
+//!   removed; one that does not parse is moved to `corrupt/`.
+//!
+//! The figures are in `docs/PERFORMANCE.md` ("DEFEDB").
 
 use crate::proto::SmtpReply;
-use crate::queue::ibdb::record::Transaction;
+use crate::queue::ibdb::record::{crc32, frame, Transaction, FRAME_HEADER, MAX_PAYLOAD};
 use crate::queue::id::QueueId;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// Magic at the start of every DEFEDB log file (`1`: the format version).
+pub const MAGIC: &[u8; 8] = b"SMXDEFE1";
+/// Log files are `log.` and 16 hex digits (their number, counting up).
+const LOG_PREFIX: &str = "log.";
+/// Garbage the log may hold beyond the size of its live entries before it
+/// is compacted (it is compacted when larger than twice them plus this).
+const COMPACT_SLACK: u64 = 16 << 20;
+/// Snapshots are written in pieces of this size.
+const WRITE_CHUNK: usize = 1 << 20;
 
 /// One deferred transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,32 +90,93 @@ pub struct Deferred {
     pub unreported_since: u64,
 }
 
-/// What [`Defedb::open`] found.
+/// What [`Defedb::open`] or [`Defedb::read`] found.
 #[derive(Debug, Default)]
 pub struct Loaded {
     /// The entries, by id.
     pub entries: Vec<Deferred>,
-    /// Entries that did not parse, moved to `corrupt/`.
+    /// What could not be read: old-format entries that did not parse
+    /// (moved to `corrupt/`), and log bytes after a torn or corrupt record
+    /// (copied to `corrupt/`). [`Defedb::read`] names the files as they
+    /// are, moving nothing.
     pub corrupt: Vec<PathBuf>,
 }
 
-/// The deferred envelope database in one directory.
-#[derive(Debug, Clone)]
-pub struct Defedb {
-    dir: PathBuf,
-    dir_sync: Arc<DirSync>,
+/// A record of the log, as written.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum RecordRef<'a> {
+    Put(&'a Deferred),
+    Del { id: QueueId },
+    SnapshotEnd,
 }
 
-/// The fsync of the DEFEDB directory, shared by concurrent updates (a
-/// group commit): an update needs a directory fsync that *started* after
-/// its rename or unlink. If one is running, it waits for it to end; then
-/// either a later fsync (run by another update meanwhile) already covers
-/// it, or it runs one itself, which covers every update that waited with
-/// it. Under load many entries share one directory fsync instead of one
-/// each; alone, an update pays one, as before.
+/// A record of the log, as read.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Record {
+    Put(Box<Deferred>),
+    Del { id: QueueId },
+    SnapshotEnd,
+}
+
+/// Appends the framed record to `out`.
+fn encode(rec: &RecordRef<'_>, out: &mut Vec<u8>) -> io::Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER]);
+    serde_json::to_writer(&mut *out, rec).map_err(io::Error::other)?;
+    let payload = &out[start + FRAME_HEADER..];
+    let too_large = || io::Error::other("DEFEDB entry larger than 64 MiB");
+    if payload.len() > MAX_PAYLOAD {
+        return Err(too_large());
+    }
+    let len = u32::try_from(payload.len()).map_err(|_| too_large())?;
+    let crc = crc32(payload);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// The deferred envelope database: a handle to share between threads.
+#[derive(Debug, Clone)]
+pub struct Defedb {
+    inner: Arc<Inner>,
+}
+
 #[derive(Debug)]
-struct DirSync {
-    dir: PathBuf,
+struct Inner {
+    log_dir: PathBuf,
+    state: Mutex<State>,
+    sync: GroupSync,
+    slack: u64,
+    /// fdatasyncs of the log run by updates (for tests and benchmarks).
+    syncs: AtomicU64,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The current log file, and its number.
+    file: Arc<File>,
+    seq: u64,
+    /// Its length: where the next record goes.
+    len: u64,
+    /// Where each entry's latest record is in it: offset, frame length.
+    live: HashMap<QueueId, (u64, u32)>,
+    /// The sum of those frame lengths.
+    live_bytes: u64,
+    /// A write or an fdatasync failed: the file may end in a partial record
+    /// or have lost written pages, so the next update starts a new file.
+    damaged: bool,
+}
+
+/// An fsync shared by concurrent callers (a group commit): a caller needs
+/// one that *started* after its write. If one is running, it waits for it
+/// to end; then either a later one (run by another caller meanwhile)
+/// already covers it, or it runs one itself, which covers every caller that
+/// waited with it. Under load many updates share one fsync; alone, an
+/// update pays one.
+#[derive(Debug, Default)]
+struct GroupSync {
     state: Mutex<SyncState>,
     ended: Condvar,
 }
@@ -107,19 +193,12 @@ struct SyncState {
     failed: Option<(u64, String)>,
 }
 
-impl DirSync {
-    fn new(dir: &Path) -> DirSync {
-        DirSync {
-            dir: dir.to_path_buf(),
-            state: Mutex::new(SyncState::default()),
-            ended: Condvar::new(),
-        }
-    }
-
-    /// Returns once a directory fsync that started after the call has
-    /// ended; its error (or that of any later one) is the caller's.
-    fn sync(&self) -> io::Result<()> {
-        let poisoned = |_| io::Error::other("DEFEDB directory sync: lock poisoned");
+impl GroupSync {
+    /// Returns once a run of `fsync` (by this caller or another) that
+    /// started after the call has ended; its error (or that of any later
+    /// one) is the caller's.
+    fn sync(&self, fsync: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+        let poisoned = |_| io::Error::other("DEFEDB sync: lock poisoned");
         let mut st = self.state.lock().map_err(poisoned)?;
         let need = st.started + 1;
         while st.running && st.ended < need {
@@ -130,7 +209,7 @@ impl DirSync {
             st.running = true;
             let mine = st.started;
             drop(st);
-            let result = File::open(&self.dir).and_then(|f| f.sync_all());
+            let result = fsync();
             st = self.state.lock().map_err(poisoned)?;
             st.running = false;
             st.ended = mine;
@@ -146,94 +225,433 @@ impl DirSync {
     }
 }
 
-impl Defedb {
-    /// Opens (creating, mode 0700) `dir` and reads every entry.
-    pub fn open(dir: &Path) -> io::Result<(Defedb, Loaded)> {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-        let db = Defedb {
-            dir: dir.to_path_buf(),
-            dir_sync: Arc::new(DirSync::new(dir)),
+fn log_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{LOG_PREFIX}{seq:016X}"))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn create_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// The log files in `dir` by number, newest first.
+fn log_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(hex) = name.to_str().and_then(|n| n.strip_prefix(LOG_PREFIX)) else {
+            continue;
         };
-        let mut loaded = Loaded::default();
-        for entry in fs::read_dir(dir)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let path = entry.path();
-            if name.starts_with('.') && name.ends_with(".tmp") {
-                fs::remove_file(&path)?;
-                continue;
-            }
-            if name.parse::<QueueId>().is_err() || !entry.file_type()?.is_file() {
-                continue;
-            }
-            match fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Deferred>(&b).ok())
-            {
-                Some(d) => loaded.entries.push(d),
-                None => {
-                    let corrupt = dir.join("corrupt");
-                    fs::create_dir_all(&corrupt)?;
-                    let to = corrupt.join(name);
-                    fs::rename(&path, &to)?;
-                    loaded.corrupt.push(to);
-                }
+        if hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if let Ok(seq) = u64::from_str_radix(hex, 16) {
+                out.push((seq, entry.path()));
             }
         }
-        loaded.entries.sort_by_key(|d| d.ta.id);
-        Ok((db, loaded))
+    }
+    out.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    Ok(out)
+}
+
+/// What the log of one file says.
+struct Replayed {
+    entries: HashMap<QueueId, Deferred>,
+    /// The snapshot ended (`snapshot_end` was read).
+    complete: bool,
+    /// Where the records stopped being readable, and why.
+    bad_at: Option<(usize, &'static str)>,
+}
+
+fn replay_file(data: &[u8]) -> Replayed {
+    let mut out = Replayed {
+        entries: HashMap::new(),
+        complete: false,
+        bad_at: None,
+    };
+    let mut at = MAGIC.len();
+    loop {
+        let rest = data.get(at..).unwrap_or_default();
+        match frame(rest) {
+            Ok(None) => break,
+            Err(why) => {
+                out.bad_at = Some((at, why));
+                break;
+            }
+            Ok(Some((payload, took))) => {
+                match serde_json::from_slice::<Record>(payload) {
+                    Ok(Record::Put(d)) => {
+                        out.entries.insert(d.ta.id, *d);
+                    }
+                    Ok(Record::Del { id }) => {
+                        out.entries.remove(&id);
+                    }
+                    Ok(Record::SnapshotEnd) => out.complete = true,
+                    Err(_) => {
+                        out.bad_at = Some((at, "record does not parse"));
+                        break;
+                    }
+                }
+                at += took;
+            }
+        }
+    }
+    out
+}
+
+/// Everything found on disk at open.
+struct Found {
+    entries: HashMap<QueueId, Deferred>,
+    corrupt: Vec<PathBuf>,
+    /// Every log file there (all are replaced by the new one).
+    logs: Vec<PathBuf>,
+    next_seq: u64,
+    /// Old-format entry files taken in (removed once the log has them).
+    legacy: Vec<PathBuf>,
+}
+
+/// Reads DEFEDB. With `repair`, torn temp files of the old format are
+/// removed, and what cannot be read is moved or copied to `corrupt/`.
+fn find(base: &Path, log_dir: &Path, repair: bool) -> io::Result<Found> {
+    let logs = log_files(log_dir)?;
+    let mut found = Found {
+        entries: HashMap::new(),
+        corrupt: Vec::new(),
+        logs: logs.iter().map(|(_, p)| p.clone()).collect(),
+        next_seq: logs.first().map_or(1, |(seq, _)| seq + 1),
+        legacy: Vec::new(),
+    };
+    // The newest file with a complete snapshot; newer ones are compactions
+    // a crash interrupted. With none complete (a damaged snapshot), the
+    // newest file, for what it holds.
+    let mut chosen: Option<(u64, PathBuf, Vec<u8>, Replayed)> = None;
+    for (seq, path) in &logs {
+        let data = fs::read(path)?;
+        if !data.starts_with(MAGIC) {
+            if data.len() < MAGIC.len() && MAGIC.starts_with(&data) {
+                continue; // created, nothing written yet
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: not a DEFEDB log (bad magic)", path.display()),
+            ));
+        }
+        let replayed = replay_file(&data);
+        let complete = replayed.complete;
+        if chosen.is_none() || complete {
+            chosen = Some((*seq, path.clone(), data, replayed));
+        }
+        if complete {
+            break;
+        }
+    }
+    if let Some((seq, path, data, replayed)) = chosen {
+        if let Some((at, _why)) = replayed.bad_at {
+            if repair {
+                let dir = base.join("corrupt");
+                create_dir(&dir)?;
+                let to = dir.join(format!("{LOG_PREFIX}{seq:016X}.from-{at}"));
+                fs::write(&to, data.get(at..).unwrap_or_default())?;
+                found.corrupt.push(to);
+            } else {
+                found.corrupt.push(path);
+            }
+        }
+        found.entries = replayed.entries;
+    }
+    read_legacy(base, repair, &mut found)?;
+    Ok(found)
+}
+
+/// Takes in the entries of the old format (one JSON file per entry).
+fn read_legacy(base: &Path, repair: bool, found: &mut Found) -> io::Result<()> {
+    for entry in fs::read_dir(base)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            if repair {
+                fs::remove_file(&path)?;
+            }
+            continue;
+        }
+        if name.parse::<QueueId>().is_err() || !entry.file_type()?.is_file() {
+            continue;
+        }
+        match fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Deferred>(&b).ok())
+        {
+            Some(d) => {
+                // The log is newer: an entry in both was taken in by an
+                // open that crashed before removing the file.
+                found.entries.entry(d.ta.id).or_insert(d);
+                found.legacy.push(path);
+            }
+            None if repair => {
+                let corrupt = base.join("corrupt");
+                create_dir(&corrupt)?;
+                let to = corrupt.join(name);
+                fs::rename(&path, &to)?;
+                found.corrupt.push(to);
+            }
+            None => found.corrupt.push(path),
+        }
+    }
+    Ok(())
+}
+
+fn sorted(entries: HashMap<QueueId, Deferred>) -> Vec<Deferred> {
+    let mut v: Vec<Deferred> = entries.into_values().collect();
+    v.sort_by_key(|d| d.ta.id);
+    v
+}
+
+fn create_log(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+impl Defedb {
+    /// Opens DEFEDB: entries of the old format in `base` (created, mode
+    /// 0700), the log in `log_dir` (likewise; may be the same directory).
+    /// Reads every entry, writes them to a new log file and removes the
+    /// old files.
+    pub fn open(base: &Path, log_dir: &Path) -> io::Result<(Defedb, Loaded)> {
+        Defedb::open_with_slack(base, log_dir, COMPACT_SLACK)
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    fn open_with_slack(base: &Path, log_dir: &Path, slack: u64) -> io::Result<(Defedb, Loaded)> {
+        create_dir(base)?;
+        create_dir(log_dir)?;
+        let found = find(base, log_dir, true)?;
+        let seq = found.next_seq;
+        let path = log_path(log_dir, seq);
+        let entries = sorted(found.entries);
+        let mut buf = Vec::with_capacity(MAGIC.len() + entries.len() * 1024);
+        buf.extend_from_slice(MAGIC);
+        let mut live = HashMap::with_capacity(entries.len());
+        let mut live_bytes = 0u64;
+        for d in &entries {
+            let at = buf.len();
+            encode(&RecordRef::Put(d), &mut buf)?;
+            let len = (buf.len() - at) as u32;
+            live.insert(d.ta.id, (at as u64, len));
+            live_bytes += u64::from(len);
+        }
+        encode(&RecordRef::SnapshotEnd, &mut buf)?;
+        let file = create_log(&path)?;
+        file.write_all_at(&buf, 0)?;
+        file.sync_data()?;
+        sync_dir(log_dir)?;
+        // The new log has everything: the old files can go. Their removal
+        // must be durable before any update, or an old-format file could
+        // bring back an entry removed later.
+        for old in found.logs.iter().chain(&found.legacy) {
+            fs::remove_file(old)?;
+        }
+        sync_dir(log_dir)?;
+        if base != log_dir {
+            sync_dir(base)?;
+        }
+        let db = Defedb {
+            inner: Arc::new(Inner {
+                log_dir: log_dir.to_path_buf(),
+                state: Mutex::new(State {
+                    file: Arc::new(file),
+                    seq,
+                    len: buf.len() as u64,
+                    live,
+                    live_bytes,
+                    damaged: false,
+                }),
+                sync: GroupSync::default(),
+                slack,
+                syncs: AtomicU64::new(0),
+            }),
+        };
+        Ok((
+            db,
+            Loaded {
+                entries,
+                corrupt: found.corrupt,
+            },
+        ))
     }
 
-    fn path(&self, id: QueueId) -> PathBuf {
-        self.dir.join(id.to_string())
+    /// Reads DEFEDB without changing anything (for tools and tests; the
+    /// QMGR uses [`Defedb::open`]).
+    pub fn read(base: &Path, log_dir: &Path) -> io::Result<Loaded> {
+        let found = find(base, log_dir, false)?;
+        Ok(Loaded {
+            entries: sorted(found.entries),
+            corrupt: found.corrupt,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes (or replaces) the entry durably: when this returns `Ok`, the
     /// entry survives a crash.
     pub fn put(&self, d: &Deferred) -> io::Result<()> {
-        let id = d.ta.id;
-        let tmp = self.dir.join(format!(".{id}.tmp"));
-        let body = serde_json::to_vec(d).map_err(io::Error::other)?;
-        {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&body)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, self.path(id))?;
-        self.sync_dir()
+        let mut rec = Vec::with_capacity(1024);
+        encode(&RecordRef::Put(d), &mut rec)?;
+        self.append(d.ta.id, &rec, true)?;
+        self.sync()
     }
 
     /// Removes the entry durably (absent is fine).
     pub fn remove(&self, id: QueueId) -> io::Result<()> {
-        match fs::remove_file(self.path(id)) {
-            Ok(()) => self.sync_dir(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+        if !self.contains(id) {
+            return Ok(());
         }
+        let mut rec = Vec::with_capacity(64);
+        encode(&RecordRef::Del { id }, &mut rec)?;
+        self.append(id, &rec, false)?;
+        self.sync()
     }
 
     /// Whether an entry exists for `id`.
     pub fn contains(&self, id: QueueId) -> bool {
-        self.path(id).is_file()
+        self.lock().live.contains_key(&id)
     }
 
-    fn sync_dir(&self) -> io::Result<()> {
-        self.dir_sync.sync()
+    /// How many fdatasyncs of the log updates have run so far.
+    pub fn syncs(&self) -> u64 {
+        self.inner.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Appends `rec` (a put of `id` if `put`, else its removal) to the log,
+    /// compacting before if the file is damaged and after if it is due.
+    fn append(&self, id: QueueId, rec: &[u8], put: bool) -> io::Result<()> {
+        let mut st = self.lock();
+        if st.damaged {
+            self.compact(&mut st)?;
+        }
+        let at = st.len;
+        if let Err(e) = st.file.write_all_at(rec, at) {
+            // Cut a partial record, or start a new file next time.
+            if st.file.set_len(at).is_err() {
+                st.damaged = true;
+            }
+            return Err(e);
+        }
+        let len = rec.len() as u32;
+        st.len += u64::from(len);
+        let old = if put {
+            st.live.insert(id, (at, len))
+        } else {
+            st.live.remove(&id)
+        };
+        if let Some((_, old_len)) = old {
+            st.live_bytes -= u64::from(old_len);
+        }
+        if put {
+            st.live_bytes += u64::from(len);
+        }
+        if st.len > 2 * st.live_bytes + self.inner.slack {
+            // The record is written; a failed compaction leaves the old
+            // file in use and is tried again at the next update.
+            let _ = self.compact(&mut st);
+        }
+        Ok(())
+    }
+
+    /// Returns once an fdatasync of the log that started after the call
+    /// has ended (shared with concurrent callers).
+    fn sync(&self) -> io::Result<()> {
+        self.inner.sync.sync(|| {
+            let file = self.lock().file.clone();
+            self.inner.syncs.fetch_add(1, Ordering::Relaxed);
+            let result = file.sync_data();
+            if result.is_err() {
+                // Written pages may be lost: rewrite them into a new file.
+                self.lock().damaged = true;
+            }
+            result
+        })
+    }
+
+    /// Writes the live records to a new log file, makes it durable, and
+    /// removes the old one.
+    fn compact(&self, st: &mut State) -> io::Result<()> {
+        let seq = st.seq + 1;
+        let path = log_path(&self.inner.log_dir, seq);
+        match self.write_snapshot(st, &path) {
+            Ok((file, live, len)) => {
+                let old = log_path(&self.inner.log_dir, st.seq);
+                st.file = Arc::new(file);
+                st.seq = seq;
+                st.len = len;
+                st.live = live;
+                st.damaged = false;
+                // If the removal is lost, recovery still takes the newer
+                // file.
+                let _ = fs::remove_file(old);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn write_snapshot(
+        &self,
+        st: &State,
+        path: &Path,
+    ) -> io::Result<(File, HashMap<QueueId, (u64, u32)>, u64)> {
+        let file = create_log(path)?;
+        let mut order: Vec<(u64, u32, QueueId)> = st
+            .live
+            .iter()
+            .map(|(id, &(at, len))| (at, len, *id))
+            .collect();
+        order.sort_unstable();
+        let mut live = HashMap::with_capacity(order.len());
+        let mut buf = Vec::with_capacity(WRITE_CHUNK + 4096);
+        buf.extend_from_slice(MAGIC);
+        let mut written = 0u64;
+        let mut rec = Vec::new();
+        for (at, len, id) in order {
+            rec.resize(len as usize, 0);
+            st.file.read_exact_at(&mut rec, at)?;
+            if !matches!(frame(&rec), Ok(Some((_, took))) if took == rec.len()) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("DEFEDB: the record of {id} does not read back"),
+                ));
+            }
+            live.insert(id, (written + buf.len() as u64, len));
+            buf.extend_from_slice(&rec);
+            if buf.len() >= WRITE_CHUNK {
+                file.write_all_at(&buf, written)?;
+                written += buf.len() as u64;
+                buf.clear();
+            }
+        }
+        encode(&RecordRef::SnapshotEnd, &mut buf)?;
+        file.write_all_at(&buf, written)?;
+        written += buf.len() as u64;
+        file.sync_data()?;
+        sync_dir(&self.inner.log_dir)?;
+        Ok((file, live, written))
     }
 }
 
@@ -273,56 +691,150 @@ mod tests {
         }
     }
 
+    fn logs(d: &Path) -> Vec<PathBuf> {
+        log_files(d).unwrap().into_iter().map(|(_, p)| p).collect()
+    }
+
     #[test]
     fn put_replace_remove_and_reopen() {
         let d = dir("a");
-        let (db, loaded) = Defedb::open(&d).unwrap();
+        let (db, loaded) = Defedb::open(&d, &d).unwrap();
         assert!(loaded.entries.is_empty());
         db.put(&entry(7)).unwrap();
         db.put(&entry(3)).unwrap();
         let mut e = entry(7);
         e.tries = 2;
         db.put(&e).unwrap();
-        let (db, loaded) = Defedb::open(&d).unwrap();
+        assert!(db.contains(QueueId::from_u64(3)));
+        drop(db);
+        assert_eq!(Defedb::read(&d, &d).unwrap().entries.len(), 2);
+        let (db, loaded) = Defedb::open(&d, &d).unwrap();
         assert_eq!(loaded.entries.len(), 2);
         assert_eq!(loaded.entries[0].ta.id, QueueId::from_u64(3));
         assert_eq!(loaded.entries[1], e);
         db.remove(QueueId::from_u64(3)).unwrap();
         db.remove(QueueId::from_u64(3)).unwrap();
-        let (_, loaded) = Defedb::open(&d).unwrap();
-        assert_eq!(loaded.entries.len(), 1);
+        assert!(!db.contains(QueueId::from_u64(3)));
+        let (_, loaded) = Defedb::open(&d, &d).unwrap();
+        assert_eq!(loaded.entries, vec![e]);
+        assert_eq!(logs(&d).len(), 1, "each open leaves one log file");
         fs::remove_dir_all(&d).unwrap();
     }
 
+    /// The log may live in a directory of its own (`log_directory`).
     #[test]
-    fn torn_temp_files_are_dropped_and_corrupt_entries_kept_aside() {
-        let d = dir("b");
-        let (db, _) = Defedb::open(&d).unwrap();
+    fn the_log_in_another_directory() {
+        let base = dir("base");
+        let log = dir("log");
+        let (db, _) = Defedb::open(&base, &log).unwrap();
         db.put(&entry(1)).unwrap();
-        // A crash during an update of entry 1: the old entry stays.
-        fs::write(
-            d.join(format!(".{}.tmp", QueueId::from_u64(1))),
-            b"{\"ta\":",
-        )
-        .unwrap();
-        fs::write(d.join(QueueId::from_u64(2).to_string()), b"garbage").unwrap();
-        let (_, loaded) = Defedb::open(&d).unwrap();
+        assert_eq!(logs(&log).len(), 1);
+        assert!(logs(&base).is_empty());
+        let (_, loaded) = Defedb::open(&base, &log).unwrap();
         assert_eq!(loaded.entries, vec![entry(1)]);
-        assert_eq!(loaded.corrupt.len(), 1);
-        assert!(d
-            .join("corrupt")
-            .join(QueueId::from_u64(2).to_string())
-            .is_file());
-        assert_eq!(fs::read_dir(&d).unwrap().count(), 2, "entry + corrupt/");
+        fs::remove_dir_all(&base).unwrap();
+        fs::remove_dir_all(&log).unwrap();
+    }
+
+    /// Entries of the old format (one file each) are taken into the log;
+    /// torn temp files are dropped, and entries that do not parse are
+    /// kept aside.
+    #[test]
+    fn old_format_entries_are_taken_in() {
+        let d = dir("b");
+        fs::create_dir_all(&d).unwrap();
+        let id = |n| QueueId::from_u64(n).to_string();
+        fs::write(d.join(id(1)), serde_json::to_vec(&entry(1)).unwrap()).unwrap();
+        fs::write(d.join(format!(".{}.tmp", id(1))), b"{\"ta\":").unwrap();
+        fs::write(d.join(id(2)), b"garbage").unwrap();
+        assert_eq!(Defedb::read(&d, &d).unwrap().corrupt, vec![d.join(id(2))]);
+        let (_, loaded) = Defedb::open(&d, &d).unwrap();
+        assert_eq!(loaded.entries, vec![entry(1)]);
+        assert_eq!(loaded.corrupt, vec![d.join("corrupt").join(id(2))]);
+        assert!(!d.join(id(1)).exists() && !d.join(format!(".{}.tmp", id(1))).exists());
+        let (_, loaded) = Defedb::open(&d, &d).unwrap();
+        assert_eq!(loaded.entries, vec![entry(1)], "now from the log");
+        assert!(loaded.corrupt.is_empty());
         fs::remove_dir_all(&d).unwrap();
     }
 
-    /// Updates from many threads at once share directory fsyncs and all
-    /// land.
+    /// A torn record at the end of the log (power loss during a write):
+    /// everything before it is recovered, its bytes are kept aside.
+    #[test]
+    fn a_torn_tail_is_cut_and_kept_aside() {
+        let d = dir("c");
+        let (db, _) = Defedb::open(&d, &d).unwrap();
+        for n in 1..=3 {
+            db.put(&entry(n)).unwrap();
+        }
+        drop(db);
+        let log = logs(&d).remove(0);
+        let mut rec = Vec::new();
+        encode(&RecordRef::Put(&entry(4)), &mut rec).unwrap();
+        let mut data = fs::read(&log).unwrap();
+        data.extend_from_slice(&rec[..rec.len() / 2]);
+        fs::write(&log, &data).unwrap();
+        let (_, loaded) = Defedb::open(&d, &d).unwrap();
+        assert_eq!(loaded.entries.len(), 3);
+        assert_eq!(loaded.corrupt.len(), 1);
+        assert_eq!(fs::read(&loaded.corrupt[0]).unwrap(), &rec[..rec.len() / 2]);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A crash during a compaction leaves a newer file whose snapshot is
+    /// not complete: the older file, which holds everything, is used.
+    #[test]
+    fn an_interrupted_compaction_is_ignored() {
+        let d = dir("e");
+        let (db, _) = Defedb::open(&d, &d).unwrap();
+        db.put(&entry(1)).unwrap();
+        db.put(&entry(2)).unwrap();
+        db.remove(QueueId::from_u64(1)).unwrap();
+        let seq = db.lock().seq;
+        drop(db);
+        let mut partial = MAGIC.to_vec();
+        encode(&RecordRef::Put(&entry(1)), &mut partial).unwrap();
+        fs::write(log_path(&d, seq + 1), &partial).unwrap();
+        fs::write(log_path(&d, seq + 2), &MAGIC[..3]).unwrap();
+        let (_, loaded) = Defedb::open(&d, &d).unwrap();
+        assert_eq!(loaded.entries, vec![entry(2)]);
+        assert!(loaded.corrupt.is_empty());
+        assert_eq!(logs(&d).len(), 1);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Under a stream of updates the log is compacted and stays small,
+    /// and what it holds is still right.
+    #[test]
+    fn the_log_is_compacted() {
+        let d = dir("f");
+        let (db, _) = Defedb::open_with_slack(&d, &d, 4096).unwrap();
+        let first = db.lock().seq;
+        for round in 0..50u32 {
+            for n in 1..=10 {
+                let mut e = entry(n);
+                e.tries = round;
+                db.put(&e).unwrap();
+            }
+            db.remove(QueueId::from_u64(1)).unwrap();
+        }
+        let st = db.lock();
+        assert!(st.seq > first, "compacted");
+        assert!(st.len < 2 * st.live_bytes + 4096 + 2048);
+        drop(st);
+        assert_eq!(logs(&d).len(), 1);
+        drop(db);
+        let loaded = Defedb::read(&d, &d).unwrap();
+        assert_eq!(loaded.entries.len(), 9);
+        assert!(loaded.entries.iter().all(|e| e.tries == 49));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Updates from many threads at once all land.
     #[test]
     fn concurrent_updates_all_land() {
-        let d = dir("c");
-        let (db, _) = Defedb::open(&d).unwrap();
+        let d = dir("g");
+        let (db, _) = Defedb::open_with_slack(&d, &d, 8192).unwrap();
         let threads: Vec<_> = (0..16u64)
             .map(|t| {
                 let db = db.clone();
@@ -337,20 +849,17 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let (_, loaded) = Defedb::open(&d).unwrap();
+        let (_, loaded) = Defedb::open(&d, &d).unwrap();
         assert_eq!(loaded.entries.len(), 16 * 7);
         fs::remove_dir_all(&d).unwrap();
     }
 
-    /// A failed directory fsync is the error of the updates that needed
-    /// it, not of those after it.
+    /// A failed fsync is the error of the callers that needed it, not of
+    /// those after it.
     #[test]
-    fn a_failed_directory_sync_fails_only_its_own_callers() {
-        let d = dir("d");
-        let sync = DirSync::new(&d);
-        assert!(sync.sync().is_err(), "no directory yet");
-        fs::create_dir_all(&d).unwrap();
-        sync.sync().unwrap();
-        fs::remove_dir_all(&d).unwrap();
+    fn a_failed_sync_fails_only_its_own_callers() {
+        let sync = GroupSync::default();
+        assert!(sync.sync(|| Err(io::Error::other("EIO"))).is_err());
+        sync.sync(|| Ok(())).unwrap();
     }
 }

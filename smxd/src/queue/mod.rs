@@ -66,6 +66,8 @@ pub struct QueueConf {
     pub cdb_base_directory: PathBuf,
     /// DEFEDB directory, relative to the queue directory.
     pub defedb_directory: PathBuf,
+    /// DEFEDB log directory, relative to the queue directory.
+    pub defedb_log_directory: PathBuf,
     /// Free-space probe; `None` for `statvfs` on the queue and CDB dirs.
     pub disk_probe: Option<Arc<dyn DiskProbe>>,
 }
@@ -79,6 +81,7 @@ impl fmt::Debug for QueueConf {
             .field("ok_disk_space", &self.ok_disk_space)
             .field("cdb_base_directory", &self.cdb_base_directory)
             .field("defedb_directory", &self.defedb_directory)
+            .field("defedb_log_directory", &self.defedb_log_directory)
             .field("disk_probe", &self.disk_probe.as_ref().map(|_| "custom"))
             .finish()
     }
@@ -99,6 +102,7 @@ impl Default for QueueConf {
             ok_disk_space: 200 << 20,
             cdb_base_directory: PathBuf::new(),
             defedb_directory: PathBuf::from("defedb"),
+            defedb_log_directory: PathBuf::from("defedb"),
             disk_probe: None,
         }
     }
@@ -120,6 +124,7 @@ impl QueueConf {
             ok_disk_space: qmgr.ok_disk_space,
             cdb_base_directory: PathBuf::from(cdb_base_directory),
             defedb_directory: PathBuf::from(&qmgr.defedb.base_directory),
+            defedb_log_directory: PathBuf::from(&qmgr.defedb.log_directory),
             disk_probe: None,
         }
     }
@@ -196,7 +201,9 @@ impl Queue {
         cdb.create_dirs()?;
         let ibdb_dir = queue_dir.join("ibdb");
         let mut recovered = ibdb::recover(&ibdb_dir)?;
-        let (defedb, deferred) = Defedb::open(&queue_dir.join(&conf.defedb_directory))?;
+        let defedb_log = queue_dir.join(&conf.defedb_log_directory);
+        let (defedb, deferred) =
+            Defedb::open(&queue_dir.join(&conf.defedb_directory), &defedb_log)?;
         // A crash between writing a DEFEDB entry and logging `TaDone` in
         // IBDB leaves the transaction in both: the DEFEDB entry is the
         // newer state. The IBDB copy is closed once the writer runs.
@@ -245,7 +252,11 @@ impl Queue {
         recovered.doubled = doubled;
         let probe = conf.disk_probe.clone().unwrap_or_else(|| {
             Arc::new(StatvfsProbe {
-                dirs: vec![queue_dir.to_path_buf(), cdb.base().to_path_buf()],
+                dirs: vec![
+                    queue_dir.to_path_buf(),
+                    cdb.base().to_path_buf(),
+                    defedb_log,
+                ],
             })
         });
         let disk = DiskWatch::new(probe, conf.min_disk_space, conf.ok_disk_space);

@@ -423,7 +423,8 @@ fn marker_of(content: &[u8]) -> Option<String> {
 pub fn read_queue(queue_dir: &Path) -> QueueContents {
     let mut recovered = ibdb::recover(&queue_dir.join("ibdb")).unwrap();
     if queue_dir.join("defedb").is_dir() {
-        let (_, deferred) = smxd::queue::Defedb::open(&queue_dir.join("defedb")).unwrap();
+        let defedb = queue_dir.join("defedb");
+        let deferred = smxd::queue::Defedb::read(&defedb, &defedb).unwrap();
         let ids: HashSet<QueueId> = deferred.entries.iter().map(|d| d.ta.id).collect();
         recovered.transactions.retain(|t| !ids.contains(&t.id));
         recovered

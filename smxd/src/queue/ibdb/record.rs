@@ -144,26 +144,38 @@ pub enum Decoded {
 
 /// Decodes the record at the start of `buf`.
 pub fn decode(buf: &[u8]) -> Decoded {
+    match frame(buf) {
+        Ok(None) => Decoded::End,
+        Err(why) => Decoded::Bad(why),
+        Ok(Some((payload, took))) => match serde_json::from_slice(payload) {
+            Ok(rec) => Decoded::Record(rec, took),
+            Err(_) => Decoded::Bad("payload does not parse"),
+        },
+    }
+}
+
+/// The checked payload of the frame at the start of `buf` and the bytes
+/// the frame takes; `None` when `buf` is empty; why the bytes are no frame
+/// (short, too long, CRC mismatch) otherwise. DEFEDB's log uses the same
+/// framing.
+pub fn frame(buf: &[u8]) -> Result<Option<(&[u8], usize)>, &'static str> {
     if buf.is_empty() {
-        return Decoded::End;
+        return Ok(None);
     }
     let (Some(len), Some(crc)) = (read_u32(buf, 0), read_u32(buf, 4)) else {
-        return Decoded::Bad("short frame header");
+        return Err("short frame header");
     };
     let len = len as usize;
     if len > MAX_PAYLOAD {
-        return Decoded::Bad("length too large");
+        return Err("length too large");
     }
     let Some(payload) = buf.get(FRAME_HEADER..FRAME_HEADER + len) else {
-        return Decoded::Bad("short payload");
+        return Err("short payload");
     };
     if crc32(payload) != crc {
-        return Decoded::Bad("CRC mismatch");
+        return Err("CRC mismatch");
     }
-    match serde_json::from_slice(payload) {
-        Ok(rec) => Decoded::Record(rec, FRAME_HEADER + len),
-        Err(_) => Decoded::Bad("payload does not parse"),
-    }
+    Ok(Some((payload, FRAME_HEADER + len)))
 }
 
 fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
