@@ -335,3 +335,86 @@ fn smxctl_lists_as_json_and_bulk_deletes_by_domain_with_yes() {
     assert_eq!(code, Some(0));
     assert!(out.contains("c@keep.test"), "{out}");
 }
+
+/// Starts smxd routing `down.test` to 127.0.0.1:`port`, where nothing
+/// listens, with `qmgr_extra` in `qmgr { }`, and sends two messages
+/// there, one after the other; returns once both are deferred.
+fn two_messages_to_a_dead_host(dir: &TestDir, port: u16, qmgr_extra: &str) -> Smx {
+    std::fs::write(dir.0.join("users"), "alice local:\n").unwrap();
+    common::access_map(&dir.0, &[]);
+    let conf = format!(
+        "qmgr {{ retry_min_delay = 1h; retry_max_delay = 2h; {qmgr_extra} }}
+        smar {{ map users {{ type = texthash; file = \"users\"; }}
+               local_user_map {{ name = users; }}
+               access_map {{ file = \"access.db\"; }} }}
+        lmtpl {{ }}"
+    );
+    let mt =
+        format!("localhost lmtp:\nmx.example.test lmtp:\ndown.test {port}^esmtp:[127.0.0.1]\n");
+    let smx = Smx::start_with(&dir.0, &mt, &conf, "flags = { access };");
+    for n in 1..=2 {
+        swaks(smx.port, "alice@localhost", "a@down.test", "to a dead host");
+        smx.wait_for("status=deferred", n, Duration::from_secs(30));
+    }
+    smx
+}
+
+/// The QMGR's outgoing connection cache (README §3.8 `OCC_max_entries`,
+/// §3.8.1 `octo`): after no address of a next hop could be reached, mail
+/// for it is deferred without a connection attempt (as Postfix's qmgr
+/// does with a dead destination) for `octo` seconds, by default
+/// `retry_min_delay`; a flush tries at once; `octo:` 0 turns it off.
+#[test]
+fn an_unreachable_next_hop_is_suspended_until_octo_or_a_flush() {
+    let dir = TestDir::new("control-octo");
+    let port = common::free_port();
+    let smx = two_messages_to_a_dead_host(&dir, port, "");
+    let connects = || smx.count(&format!("connect to 127.0.0.1:{port}:"));
+    let log = smx.log();
+    assert_eq!(
+        connects(),
+        1,
+        "one connection attempt for two messages\n{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "smtp:127.0.0.1:{port}: no address reachable, deliveries suspended for 3600 s"
+        )),
+        "{log}"
+    );
+    let second = log
+        .lines()
+        .filter(|l| l.contains("status=deferred"))
+        .nth(1)
+        .unwrap();
+    assert!(
+        second.contains("relay=none")
+            && second.contains("(451 4.4.1 delivery temporarily suspended: no reachable host"),
+        "{second}"
+    );
+    // A flush is a request to try now: the suspension is forgotten.
+    let mut ctl = Ctl::open(&smx);
+    wait_until("both messages in DEFEDB", || {
+        Some(ctl.list(json!({"state": "deferred"}))).filter(|e| e.len() == 2)
+    });
+    let f = ctl.call(json!({"op": "queue.flush", "selector": {"filter": {}}}));
+    assert_eq!(f["affected"], 2, "{f}");
+    wait_until("the flushed messages tried with a connection", || {
+        (connects() >= 2).then_some(())
+    });
+    smx.wait_for("status=deferred", 4, Duration::from_secs(30));
+    drop(ctl);
+    drop(smx);
+
+    // octo:127.0.0.1 0 in the qmgr_conf map: every message is tried.
+    let dir = TestDir::new("control-octo0");
+    common::qmgr_conf(&dir, &[("octo:127.0.0.1", "0")]);
+    let smx = two_messages_to_a_dead_host(&dir, port, "conf = qmgr_conf.db;");
+    let log = smx.log();
+    assert_eq!(
+        smx.count(&format!("connect to 127.0.0.1:{port}:")),
+        2,
+        "{log}"
+    );
+    assert!(!log.contains("suspended"), "{log}");
+}

@@ -268,27 +268,13 @@ fn access_map_examples_through_the_binary() {
     assert!(smx.stop());
 }
 
-/// Writes the `qmgr_conf.db` map (README §3.8.1) of `dir`.
-fn qmgr_conf(dir: &TestDir, entries: &[(&str, &str)]) {
-    use smx_maps::db::{Db, DbType, OpenOptions};
-    let db = Db::open(
-        &dir.0.join("qmgr_conf.db"),
-        &OpenOptions::create(DbType::Hash),
-    )
-    .unwrap();
-    for (k, v) in entries {
-        db.put(k.as_bytes(), v.as_bytes(), true).unwrap();
-    }
-    db.close().unwrap();
-}
-
 /// Connection control (README §3.8 item 17, §3.8.1): `icm:` and `icr:`
 /// of the `qmgr_conf` map per client address, 421 4.7.0 beyond.
 #[test]
 fn connection_control_icm_and_icr_per_client_address() {
     let dir = TestDir::new("policy-conn");
     let dns = DnsServer::start(zone);
-    qmgr_conf(&dir, &[("icm:127.0.0.11", "1"), ("icr:127.0.0.12", "2")]);
+    common::qmgr_conf(&dir, &[("icm:127.0.0.11", "1"), ("icr:127.0.0.12", "2")]);
     let extra = format!(
         "smar {{ nameserver = 127.0.0.1:{}; }} \
          qmgr {{ conf = qmgr_conf.db; smtps {{ max_connections = 5; max_connection_rate = 50; }} }}",
@@ -346,7 +332,7 @@ fn connection_control_icm_and_icr_per_client_address() {
 fn a_crashed_smtp_server_leaves_no_session_counted() {
     let dir = TestDir::new("policy-conn-crash");
     let dns = DnsServer::start(zone);
-    qmgr_conf(&dir, &[("icm:127.0.0.11", "1")]);
+    common::qmgr_conf(&dir, &[("icm:127.0.0.11", "1")]);
     let extra = format!(
         "smar {{ nameserver = 127.0.0.1:{}; }} qmgr {{ conf = qmgr_conf.db; }}",
         dns.addr.port()

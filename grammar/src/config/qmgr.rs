@@ -11,9 +11,9 @@ use crate::schema::Kind;
 section! {
     /// The deferred envelope database (README §3.8 item 4).
     pub struct DefedbConf in "DEFEDB" (naming None, seed "§3.8") {
-        /// Home directory of DEFEDB.
+        /// Home directory of DEFEDB: unreadable records are kept in its corrupt/, entries of older smx versions are taken in from it.
         base_directory: String = opt("base_directory", Kind::QueuePath, Some("defedb")),
-        /// Log directory of DEFEDB; on another disk than base_directory for speed.
+        /// Directory of the DEFEDB log (all of DEFEDB: an append-only log with group commit); on another disk than base_directory for speed.
         log_directory: String = opt("log_directory", Kind::QueuePath, Some("defedb")),
     }
 }
@@ -104,7 +104,7 @@ section! {
         log: LogConf = sub(LogConf),
         /// Below this much free disk space SMTPS refuses mail with 452.
         min_disk_space: u64 = opt("min_disk_space", Kind::KILOBYTES, Some("100MB")),
-        /// Size of the outgoing connection cache.
+        /// Size of the outgoing connection cache: idle connections kept per SMTP client process, and next hops remembered as unreachable (suspended for octo: seconds, default retry_min_delay).
         occ_max_entries: u64 = opt("OCC_max_entries", Kind::count_from(1, "entries"), Some("1024")),
         /// Free disk space at which normal operation resumes; above min_disk_space.
         ok_disk_space: u64 = opt("ok_disk_space", Kind::KILOBYTES, Some("200MB")),

@@ -26,6 +26,7 @@ use crate::queue::id::now_micros;
 use crate::queue::{Deferred, RcptStatus};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// One address to deliver to in this attempt.
 #[derive(Debug, Clone)]
@@ -392,6 +393,38 @@ pub async fn run(s: &Arc<Scheduler>, mut job: Deferred, from_defedb: bool) {
     }
 }
 
+/// Suspends a next hop none of whose addresses the SMTP client could
+/// connect to (no relay reached, every reply temporary), or ends its
+/// suspension when a server was reached (see [`super::occ`]).
+fn note_reachability(
+    s: &Scheduler,
+    next: &NextHop,
+    key: &str,
+    relay: &str,
+    replies: &HashMap<u32, SmtpReply>,
+) {
+    if !relay.is_empty() {
+        s.unreachable.reached(key);
+        return;
+    }
+    if !matches!(next, NextHop::Hosts { .. }) || !replies.values().all(SmtpReply::is_temporary) {
+        return;
+    }
+    let Some(reply) = replies.values().next() else {
+        return;
+    };
+    let how_long = s.octo(next);
+    if s.unreachable.suspend(key, reply, how_long, Instant::now()) {
+        component::log(
+            s.who,
+            format!(
+                "{key}: no address reachable, deliveries suspended for {} s ({reply})",
+                how_long.as_secs()
+            ),
+        );
+    }
+}
+
 /// Hands one delivery to an SMTPC process within the destination's
 /// window; every failure to do so is a temporary failure of all its
 /// recipients.
@@ -402,6 +435,11 @@ async fn deliver_one(
     let all = |r: SmtpReply, d: &Delivery| -> HashMap<u32, SmtpReply> {
         d.recipients.iter().map(|x| (x.index, r.clone())).collect()
     };
+    let key = d.next.key();
+    if let Some(r) = s.unreachable.suspended(&key, Instant::now()) {
+        let r = all(r, &d);
+        return (d, String::new(), r);
+    }
     let dest = s.dest(&d.next);
     let Some(_permit) = dest.acquire().await else {
         let r = all(SmtpReply::new(451, "4.3.0", "scheduler stopping"), &d);
@@ -417,6 +455,7 @@ async fn deliver_one(
     match client.call(d.clone()).await {
         Ok(result) => {
             let map: HashMap<u32, SmtpReply> = result.results.into_iter().collect();
+            note_reachability(&s, &d.next, &key, &result.relay, &map);
             if map.values().any(SmtpReply::is_success) {
                 dest.success();
             } else if map.values().all(SmtpReply::is_temporary) {

@@ -312,6 +312,9 @@ impl ControlBackend for QmgrControl {
 
     fn flush(&self, ids: &[String]) -> usize {
         let _changed = Changed(&self.listing);
+        // Try now means try: hosts suspended as unreachable are tried
+        // again too (as Postfix's `postqueue -f` does).
+        self.sched.unreachable.forget_all();
         let mut b = self.sched.book();
         let mut n = 0;
         for id in Self::ids(ids) {

@@ -22,6 +22,7 @@
 pub mod attempt;
 pub mod bounce;
 pub mod control;
+pub mod occ;
 pub mod peers;
 pub mod sched;
 

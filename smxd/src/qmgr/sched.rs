@@ -50,6 +50,8 @@ pub struct SchedConf {
     /// `DSN_handling { merge_delay_max }`: how long failures of a message
     /// that still has recipients to try wait to share one bounce.
     pub merge_delay_max: Duration,
+    /// `OCC_max_entries`: unreachable next hops remembered at most.
+    pub occ_max_entries: usize,
 }
 
 impl SchedConf {
@@ -67,6 +69,7 @@ impl SchedConf {
             wait_for_client: q.wait_for_client,
             wait_for_server: q.wait_for_server,
             merge_delay_max: q.dsn.merge_delay_max,
+            occ_max_entries: count(q.occ_max_entries),
         }
     }
 
@@ -100,6 +103,17 @@ impl QmgrConfMap {
             .parse::<usize>()
             .ok()
             .filter(|n| *n > 0)
+    }
+
+    /// The value of `tag` for `ip` as a number of seconds (0 allowed).
+    pub fn seconds(&self, tag: &str, ip: std::net::Ipv4Addr) -> Option<Duration> {
+        let map = self.0.as_ref()?;
+        let mut keys = smx_maps::lookup::ipv4_keys(ip);
+        keys.push(String::new());
+        let found =
+            smx_maps::lookup::probe(map.as_ref(), tag, keys.iter().map(String::as_str)).ok()?;
+        let secs = found.value()?.trim().parse::<u64>().ok()?;
+        Some(Duration::from_secs(secs))
     }
 }
 
@@ -214,6 +228,8 @@ pub struct Scheduler {
     pub who: &'static str,
     aq: Semaphore,
     dests: Mutex<HashMap<String, Arc<Dest>>>,
+    /// Next hops nobody could connect to lately.
+    pub unreachable: super::occ::Unreachable,
     book: Mutex<Book>,
     wake: Notify,
     /// Events for control-socket subscribers.
@@ -250,6 +266,7 @@ impl Scheduler {
     ) -> Arc<Scheduler> {
         Arc::new(Scheduler {
             aq: Semaphore::new(conf.aq_max_entries),
+            unreachable: super::occ::Unreachable::new(conf.occ_max_entries),
             queue,
             smar,
             smtpc,
@@ -449,6 +466,23 @@ impl Scheduler {
         }
     }
 
+    /// How long `next` stays suspended after nobody could connect to it:
+    /// `octo` of `qmgr_conf` for its first IPv4 address, else
+    /// `retry_min_delay` (see [`super::occ`]).
+    pub fn octo(&self, next: &crate::proto::NextHop) -> Duration {
+        use crate::proto::NextHop;
+        let v4 = match next {
+            NextHop::Hosts { addrs, .. } => addrs.first().and_then(|a| match a.ip() {
+                std::net::IpAddr::V4(v4) => Some(v4),
+                std::net::IpAddr::V6(_) => None,
+            }),
+            _ => None,
+        };
+        let limits = self.qmgr_conf.read().unwrap_or_else(|e| e.into_inner());
+        v4.and_then(|ip| limits.seconds("octo", ip))
+            .unwrap_or(self.conf.retry_min)
+    }
+
     /// The slow-start state of a next hop, kept per destination IP address
     /// (its first address; §3.8.1), with that address's limits: `oci` and
     /// `ocm` of `qmgr_conf`, else `initial_connections` and
@@ -525,6 +559,7 @@ mod tests {
             wait_for_client: Duration::from_secs(4),
             wait_for_server: Duration::from_secs(4),
             merge_delay_max: Duration::from_secs(300),
+            occ_max_entries: 1024,
         }
     }
 

@@ -528,3 +528,17 @@ pub const RELAY_REMOTE: &[&str] = &[
     "@localhost:bob@far.example",
     "bob@[192.0.2.1]",
 ];
+
+/// Writes the `qmgr_conf.db` map (README §3.8.1) of `dir`.
+pub fn qmgr_conf(dir: &TestDir, entries: &[(&str, &str)]) {
+    use smx_maps::db::{Db, DbType, OpenOptions};
+    let db = Db::open(
+        &dir.0.join("qmgr_conf.db"),
+        &OpenOptions::create(DbType::Hash),
+    )
+    .unwrap();
+    for (k, v) in entries {
+        db.put(k.as_bytes(), v.as_bytes(), true).unwrap();
+    }
+    db.close().unwrap();
+}
