@@ -6,13 +6,15 @@
 # Holding mail: Postfix defers every message without trying it
 # (defer_transports = smtp, relay). smx has no such switch, so its
 # mailertable routes everything to a port where nothing listens
-# (`. 9^esmtp:[127.0.0.1]`): the first attempt is refused at connect and
-# the recipient deferred (DEFEDB), and the next try is retry_min_delay
-# (set to 1h) later, after the run. Relaying from 127.0.0.1 is allowed by
-# an access map entry `cltaddr:127.0.0.1 RELAY` (smtps `flags = { access }`),
-# as Postfix allows it by mynetworks. So both systems do, per message, the
-# accept plus one "deferred" step (Postfix: qmgr, the error agent, defer
-# log, move to deferred/; smx: qmgr, one refused connect, DEFEDB entry).
+# (`. 9^esmtp:[127.0.0.1]`): the first message's connect is refused, which
+# suspends that next hop for retry_min_delay (set to 1h; the QMGR's
+# connection cache, `octo`), so every later message is deferred without a
+# connection attempt, as Postfix's are; the next try is after the run.
+# Relaying from 127.0.0.1 is allowed by an access map entry
+# `cltaddr:127.0.0.1 RELAY` (smtps `flags = { access }`), as Postfix allows
+# it by mynetworks. So both systems do, per message, the accept plus one
+# "deferred" step (Postfix: qmgr, the error agent, defer log, move to
+# deferred/; smx: qmgr, routing by SMAR, one DEFEDB log record).
 # After each run the script waits until that system has deferred
 # everything it accepted (Postfix's qmgr lags its smtpd by many seconds),
 # so that one system's leftover work does not slow the next run down.

@@ -43,4 +43,12 @@ pub trait Map: Send + Sync {
     /// A temporary failure (a socketmap server that is down, a timeout) is
     /// [`MapError::Temp`]: callers answer 4xx, never 5xx.
     fn get(&self, key: &str) -> Result<Option<String>, MapError>;
+
+    /// Whether a lookup may wait on something outside this process (a
+    /// socketmap server, the name service): callers on an async runtime
+    /// run such lookups off it. In-memory maps and local Berkeley DB files
+    /// answer at once.
+    fn may_block(&self) -> bool {
+        false
+    }
 }

@@ -29,6 +29,10 @@ impl Passwd {
 }
 
 impl Map for Passwd {
+    fn may_block(&self) -> bool {
+        true
+    }
+
     fn get(&self, key: &str) -> Result<Option<String>, MapError> {
         if key.is_empty() || key.contains(['@', '*', '\0']) {
             return Ok(None);

@@ -43,6 +43,10 @@ impl std::fmt::Debug for Sequence {
 }
 
 impl Map for Sequence {
+    fn may_block(&self) -> bool {
+        self.maps.iter().any(|m| m.may_block())
+    }
+
     fn get(&self, key: &str) -> Result<Option<String>, MapError> {
         for map in &self.maps {
             if let Some(value) = map.get(key)? {

@@ -193,6 +193,10 @@ impl SocketMap {
 }
 
 impl Map for SocketMap {
+    fn may_block(&self) -> bool {
+        true
+    }
+
     fn get(&self, key: &str) -> Result<Option<String>, MapError> {
         let deadline = Instant::now() + self.timeout;
         let mut guard = match self.conn.lock() {

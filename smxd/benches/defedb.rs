@@ -90,7 +90,9 @@ fn bench(c: &mut Criterion) {
                     });
                 }
             });
-            start.elapsed().mul_f64(iters as f64 / (32 * per_thread) as f64)
+            start
+                .elapsed()
+                .mul_f64(iters as f64 / (32 * per_thread) as f64)
         })
     });
     g.finish();

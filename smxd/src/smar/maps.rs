@@ -87,6 +87,11 @@ impl Maps {
         Ok(maps)
     }
 
+    /// Whether a lookup in any declared map may block ([`Map::may_block`]).
+    pub fn may_block(&self) -> bool {
+        self.maps.values().any(|m| m.may_block())
+    }
+
     /// The map declared as `name`.
     pub fn get(&self, name: &str) -> Option<Arc<dyn Map>> {
         self.maps.get(name).cloned()
@@ -197,6 +202,14 @@ mod tests {
         );
         assert!(maps.get("both").unwrap().get("root").unwrap().is_some());
         assert!(maps.get("nope").is_none());
+        // passwd asks the name service: it, and a sequence holding it,
+        // may block, so SMAR keeps lookups off its runtime.
+        assert!(!maps.get("users").unwrap().may_block());
+        assert!(maps.get("pw").unwrap().may_block());
+        assert!(maps.get("both").unwrap().may_block());
+        assert!(maps.may_block());
+        let local = smar("smar { map users { type = texthash; file = \"users\"; } }");
+        assert!(!Maps::open(&local, &dir).unwrap().may_block());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

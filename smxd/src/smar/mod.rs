@@ -189,7 +189,9 @@ impl Smar {
                 let grey = self.greylist.clone();
                 let addr = q.address.clone();
                 let (client, sender) = (q.client, q.sender.clone());
-                let decided = tokio::task::spawn_blocking(move || {
+                // Greylisting writes its database: never inline.
+                let inline = tables.inline && grey.is_none();
+                let decided = lookup(inline, move || {
                     let sp = tables.server(q.server.as_deref());
                     checks::rcpt(&tables, grey.as_deref(), &sp, &q)
                 })
@@ -224,7 +226,8 @@ impl Smar {
                 lmtp_not_local,
             } => {
                 let addr = address.clone();
-                let decided = tokio::task::spawn_blocking(move || {
+                let inline = tables.inline;
+                let decided = lookup(inline, move || {
                     tables.rcpt_inner(&RcptQuery {
                         client,
                         address: &address,
@@ -247,7 +250,8 @@ impl Smar {
             }
             SmarRequest::Route { address } => {
                 let addr = address.clone();
-                let planned = tokio::task::spawn_blocking(move || tables.plan(&address)).await;
+                let inline = tables.inline;
+                let planned = lookup(inline, move || tables.plan(&address)).await;
                 let answer = match planned {
                     Ok(Ok(p)) => {
                         let t = self.tables();
@@ -268,6 +272,20 @@ impl Smar {
                 answer
             }
         }
+    }
+}
+
+/// Runs `f` (map lookups) on the runtime when no map can block
+/// ([`Tables::inline`]); else on the blocking pool, so that a slow
+/// socketmap server or name service stalls only that request.
+async fn lookup<T: Send + 'static>(
+    inline: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    if inline {
+        Ok(f())
+    } else {
+        tokio::task::spawn_blocking(f).await
     }
 }
 

@@ -124,6 +124,10 @@ pub struct Tables {
     pub dnsbl: Vec<super::dnsbl::Dnsbl>,
     /// The incoming connection limits (`qmgr { smtps { } }`, `icr:`/`icm:`).
     pub conn_limits: super::conncontrol::Limits,
+    /// No lookup can block (no socket or passwd map is declared): SMAR
+    /// looks up on its runtime instead of handing each request to a
+    /// thread of the blocking pool.
+    pub inline: bool,
 }
 
 /// The incoming connection limits; a `qmgr_conf` map that cannot be
@@ -284,6 +288,7 @@ impl Tables {
             servers: super::policy::servers(&loaded.conf),
             dnsbl: super::dnsbl::from_conf(smar),
             conn_limits: conn_limits(loaded, warn),
+            inline: !maps.may_block(),
         })
     }
 }

@@ -32,6 +32,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
+/// Room made in the input buffer for each read.
+const READ_SIZE: usize = 16_384;
+
 /// BDAT content a client must send per `io_timeout` (see the module
 /// documentation).
 pub const BDAT_PROGRESS: u64 = 1000;
@@ -129,14 +132,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// first (PIPELINING). Returns the octets read.
     async fn fill(&mut self, deadline: Instant) -> Result<&[u8], IoStop> {
         self.flush().await?;
-        let mut tmp = [0u8; 16_384];
-        match tokio::time::timeout_at(deadline, self.io.read(&mut tmp)).await {
+        // Straight into the input buffer's spare room (no zeroed scratch
+        // buffer, no copy); the room stays allocated between reads.
+        let start = self.input.len();
+        self.input.reserve(READ_SIZE);
+        let read = self.io.read_buf(&mut self.input);
+        match tokio::time::timeout_at(deadline, read).await {
             Ok(Ok(0)) | Ok(Err(_)) => Err(IoStop::Closed),
-            Ok(Ok(n)) => {
-                let start = self.input.len();
-                self.input.extend_from_slice(&tmp[..n]);
-                Ok(&self.input[start..])
-            }
+            Ok(Ok(_)) => Ok(&self.input[start..]),
             Err(_) => Err(IoStop::Timeout),
         }
     }

@@ -25,6 +25,9 @@
 //! content is no longer stored (memory stays bounded) but the reader goes on
 //! to the end of data, then the session answers `552 5.3.4`.
 
+/// Room reserved for a message before it is read.
+const INITIAL_ROOM: usize = 16_384;
+
 /// Where the reader is in the current line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -70,7 +73,12 @@ impl DataReader {
             state: State::LineStart,
             limit,
             content: Content {
-                message: Vec::new(),
+                // Most messages fit; larger ones grow from here.
+                message: Vec::with_capacity(if limit == 0 {
+                    INITIAL_ROOM
+                } else {
+                    INITIAL_ROOM.min(usize::try_from(limit).unwrap_or(INITIAL_ROOM))
+                }),
                 size: 0,
                 bare_newline: false,
                 too_big: false,
@@ -120,9 +128,25 @@ impl DataReader {
     /// first `n` bytes of `input` (the rest belongs to the next command),
     /// `None` when all of `input` was data.
     pub fn feed(&mut self, input: &[u8]) -> Option<usize> {
-        for (i, &b) in input.iter().enumerate() {
+        let mut i = 0;
+        while let Some(&b) = input.get(i) {
             match self.state {
                 State::Done => return Some(i),
+                State::Text => {
+                    // The run of ordinary octets up to the next CR or LF
+                    // goes in at once.
+                    let rest = input.get(i..).unwrap_or_default();
+                    let run = rest
+                        .iter()
+                        .position(|&c| c == b'\r' || c == b'\n')
+                        .unwrap_or(rest.len());
+                    if run > 0 {
+                        self.emit(rest.get(..run).unwrap_or_default());
+                        i += run;
+                        continue;
+                    }
+                    self.text(b);
+                }
                 State::LineStart if b == b'.' => self.state = State::Dot,
                 State::LineStart => {
                     self.state = State::Text;
@@ -143,8 +167,9 @@ impl DataReader {
                     self.state = State::Cr;
                     self.text(b);
                 }
-                State::Text | State::Cr => self.text(b),
+                State::Cr => self.text(b),
             }
+            i += 1;
         }
         (self.state == State::Done).then_some(input.len())
     }
@@ -284,6 +309,40 @@ mod tests {
             };
             assert_eq!(got, end, "cut at {cut}");
             assert_eq!(r.finish(), whole, "cut at {cut}");
+        }
+    }
+
+    /// Inputs made of `a`, `.`, CR and LF (every pattern the reader
+    /// cares about), fed whole and byte by byte: the same end and the
+    /// same content.
+    #[test]
+    fn whole_runs_and_single_bytes_agree() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5_000 {
+            let mut input = Vec::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            let mut bits = seed;
+            for k in 0..len {
+                if k % 30 == 0 {
+                    bits = bits.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15;
+                }
+                input.push([b'a', b'.', b'\r', b'\n'][(bits >> (2 * (k % 30))) as usize & 3]);
+            }
+            let mut whole = DataReader::new(0);
+            let end = whole.feed(&input);
+            let mut single = DataReader::new(0);
+            let mut single_end = None;
+            for (i, b) in input.iter().enumerate() {
+                if let Some(n) = single.feed(std::slice::from_ref(b)) {
+                    single_end = Some(i + n);
+                    break;
+                }
+            }
+            assert_eq!(end, single_end, "{input:?}");
+            assert_eq!(whole.finish(), single.finish(), "{input:?}");
         }
     }
 }
