@@ -111,6 +111,44 @@ impl Cdb {
         }
     }
 
+    /// Moves content files that sit in another directory than their id
+    /// says (written by a version of smx that spread them differently)
+    /// to theirs, durably; returns how many were moved. Recovery runs it
+    /// before [`Cdb::list`].
+    pub fn relocate(&self) -> io::Result<usize> {
+        let mut moved = 0;
+        let mut touched = std::collections::BTreeSet::new();
+        for d in CDB_DIRS {
+            let dir = self.base.join(d);
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let Some(id) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<QueueId>().ok())
+                else {
+                    continue;
+                };
+                let want = id.cdb_dir().to_string();
+                if want != d {
+                    fs::rename(entry.path(), self.path(id))?;
+                    touched.insert(want);
+                    touched.insert(d.to_string());
+                    moved += 1;
+                }
+            }
+        }
+        for d in touched {
+            File::open(self.base.join(d))?.sync_all()?;
+        }
+        Ok(moved)
+    }
+
     /// Every content file, sorted by id. Names that are not queue ids (or
     /// sit in the wrong directory) are skipped, never touched.
     pub fn list(&self) -> io::Result<Vec<QueueId>> {

@@ -42,6 +42,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Magic at the start of every DEFEDB log file (`1`: the format version).
 pub const MAGIC: &[u8; 8] = b"SMXDEFE1";
@@ -50,6 +51,9 @@ const LOG_PREFIX: &str = "log.";
 /// Garbage the log may hold beyond the size of its live entries before it
 /// is compacted (it is compacted when larger than twice them plus this).
 const COMPACT_SLACK: u64 = 16 << 20;
+/// Under load, how long the update that runs the next fsync waits for
+/// others to share it (see [`GroupSync`]).
+const GATHER: Duration = Duration::from_millis(2);
 /// Snapshots are written in pieces of this size.
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -170,15 +174,18 @@ struct State {
 }
 
 /// An fsync shared by concurrent callers (a group commit): a caller needs
-/// one that *started* after its write. If one is running, it waits for it
-/// to end; then either a later one (run by another caller meanwhile)
-/// already covers it, or it runs one itself, which covers every caller that
-/// waited with it. Under load many updates share one fsync; alone, an
-/// update pays one.
+/// one that *started* after its write. If one is running (or about to),
+/// it waits for it to end; then either a later one (run by another caller
+/// meanwhile) already covers it, or it runs one itself, which covers every
+/// caller that waited with it. Under load, when the last fsync ended
+/// moments ago, the caller that runs the next one first waits `gather`, so
+/// that the updates of that time share it; alone, an update pays one
+/// fsync and no wait.
 #[derive(Debug, Default)]
 struct GroupSync {
     state: Mutex<SyncState>,
     ended: Condvar,
+    gather: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -189,30 +196,56 @@ struct SyncState {
     ended: u64,
     /// An fsync is running.
     running: bool,
+    /// A caller waits `gather` before it starts the next fsync.
+    gathering: bool,
+    /// When the last fsync ended.
+    last_end: Option<Instant>,
     /// Number and error of the last fsync that failed.
     failed: Option<(u64, String)>,
 }
 
+/// An fsync that ended less than this ago means updates are streaming in.
+const BUSY: Duration = Duration::from_millis(20);
+
 impl GroupSync {
+    fn new(gather: Duration) -> GroupSync {
+        GroupSync {
+            gather,
+            ..GroupSync::default()
+        }
+    }
+
     /// Returns once a run of `fsync` (by this caller or another) that
     /// started after the call has ended; its error (or that of any later
     /// one) is the caller's.
     fn sync(&self, fsync: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
         let poisoned = |_| io::Error::other("DEFEDB sync: lock poisoned");
-        let mut st = self.state.lock().map_err(poisoned)?;
+        let lock = || self.state.lock().map_err(poisoned);
+        let mut st = lock()?;
         let need = st.started + 1;
-        while st.running && st.ended < need {
-            st = self.ended.wait(st).map_err(poisoned)?;
-        }
-        if st.ended < need {
+        let mut fsync = Some(fsync);
+        while st.ended < need {
+            if st.running || st.gathering {
+                st = self.ended.wait(st).map_err(poisoned)?;
+                continue;
+            }
+            let busy = st.last_end.is_some_and(|t| t.elapsed() < BUSY);
+            if busy && !self.gather.is_zero() {
+                st.gathering = true;
+                drop(st);
+                std::thread::sleep(self.gather);
+                st = lock()?;
+                st.gathering = false;
+            }
             st.started += 1;
             st.running = true;
             let mine = st.started;
             drop(st);
-            let result = fsync();
-            st = self.state.lock().map_err(poisoned)?;
+            let result = fsync.take().map_or(Ok(()), |f| f());
+            st = lock()?;
             st.running = false;
             st.ended = mine;
+            st.last_end = Some(Instant::now());
             if let Err(e) = &result {
                 st.failed = Some((mine, e.to_string()));
             }
@@ -477,7 +510,7 @@ impl Defedb {
                     live_bytes,
                     damaged: false,
                 }),
-                sync: GroupSync::default(),
+                sync: GroupSync::new(GATHER),
                 slack,
                 syncs: AtomicU64::new(0),
             }),
@@ -858,8 +891,37 @@ mod tests {
     /// those after it.
     #[test]
     fn a_failed_sync_fails_only_its_own_callers() {
-        let sync = GroupSync::default();
+        let sync = GroupSync::new(GATHER);
         assert!(sync.sync(|| Err(io::Error::other("EIO"))).is_err());
         sync.sync(|| Ok(())).unwrap();
+    }
+
+    /// Callers that arrive while an fsync runs share the next one: 16
+    /// threads released together, each needing an fsync (which takes 50 ms
+    /// here), are covered by fewer than 16.
+    #[test]
+    fn concurrent_callers_share_fsyncs() {
+        use std::sync::atomic::AtomicU64;
+        let sync = Arc::new(GroupSync::new(GATHER));
+        let runs = Arc::new(AtomicU64::new(0));
+        let gate = Arc::new(std::sync::Barrier::new(16));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let (sync, runs, gate) = (sync.clone(), runs.clone(), gate.clone());
+                std::thread::spawn(move || {
+                    gate.wait();
+                    sync.sync(|| {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(50));
+                        Ok(())
+                    })
+                    .unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(runs.load(Ordering::SeqCst) < 16, "{runs:?}");
     }
 }

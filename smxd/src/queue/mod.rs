@@ -199,6 +199,7 @@ impl Queue {
     pub fn open(queue_dir: &Path, conf: &QueueConf) -> io::Result<(Queue, Recovered)> {
         let cdb = Cdb::new(queue_dir.join(&conf.cdb_base_directory));
         cdb.create_dirs()?;
+        cdb.relocate()?;
         let ibdb_dir = queue_dir.join("ibdb");
         let mut recovered = ibdb::recover(&ibdb_dir)?;
         let defedb_log = queue_dir.join(&conf.defedb_log_directory);
