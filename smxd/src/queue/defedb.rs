@@ -178,9 +178,9 @@ struct State {
 /// it waits for it to end; then either a later one (run by another caller
 /// meanwhile) already covers it, or it runs one itself, which covers every
 /// caller that waited with it. Under load, when the last fsync ended
-/// moments ago, the caller that runs the next one first waits `gather`, so
-/// that the updates of that time share it; alone, an update pays one
-/// fsync and no wait.
+/// moments ago and was shared, the caller that runs the next one first
+/// waits `gather`, so that the updates of that time share it; alone, or
+/// one after the other, an update pays one fsync and no wait.
 #[derive(Debug, Default)]
 struct GroupSync {
     state: Mutex<SyncState>,
@@ -200,6 +200,11 @@ struct SyncState {
     gathering: bool,
     /// When the last fsync ended.
     last_end: Option<Instant>,
+    /// Callers so far, and at the start of the last fsync.
+    arrivals: u64,
+    arrivals_at_start: u64,
+    /// Callers that arrived for the last fsync (it covered them).
+    last_covered: u64,
     /// Number and error of the last fsync that failed.
     failed: Option<(u64, String)>,
 }
@@ -223,13 +228,14 @@ impl GroupSync {
         let lock = || self.state.lock().map_err(poisoned);
         let mut st = lock()?;
         let need = st.started + 1;
+        st.arrivals += 1;
         let mut fsync = Some(fsync);
         while st.ended < need {
             if st.running || st.gathering {
                 st = self.ended.wait(st).map_err(poisoned)?;
                 continue;
             }
-            let busy = st.last_end.is_some_and(|t| t.elapsed() < BUSY);
+            let busy = st.last_covered > 1 && st.last_end.is_some_and(|t| t.elapsed() < BUSY);
             if busy && !self.gather.is_zero() {
                 st.gathering = true;
                 drop(st);
@@ -239,6 +245,8 @@ impl GroupSync {
             }
             st.started += 1;
             st.running = true;
+            st.last_covered = st.arrivals - st.arrivals_at_start;
+            st.arrivals_at_start = st.arrivals;
             let mine = st.started;
             drop(st);
             let result = fsync.take().map_or(Ok(()), |f| f());
