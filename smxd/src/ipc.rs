@@ -126,6 +126,10 @@ fn encode_frame<T: Serialize>(out: &mut Vec<u8>, seq: u64, msg: &T) -> Result<()
     Ok(())
 }
 
+/// The sequence number of a request that wants no answer
+/// ([`Client::notify`]); calls are numbered from 1.
+const NO_ANSWER: u64 = 0;
+
 /// Bytes of frames gathered into one write by [`write_queued`].
 const WRITE_BATCH: usize = 256 * 1024;
 
@@ -254,6 +258,18 @@ where
         }
     }
 
+    /// Sends a request that wants no answer: the peer handles it and
+    /// writes nothing back. Returns once it is queued for sending.
+    pub async fn notify(&self, msg: Q) -> Result<(), IpcError> {
+        if self.is_closed() {
+            return Err(IpcError::Closed);
+        }
+        self.out
+            .send((NO_ANSWER, msg))
+            .await
+            .map_err(|_| IpcError::Closed)
+    }
+
     /// Sends a request and waits for its answer.
     pub async fn call(&self, msg: Q) -> Result<A, IpcError> {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
@@ -282,7 +298,8 @@ where
 
 /// Serves the answering end of a multiplexed connection: each request is
 /// handled concurrently by `handler` (so slow answers do not hold up fast
-/// ones) and its answer written back with the request's sequence number.
+/// ones) and its answer written back with the request's sequence number,
+/// unless it wants none ([`Client::notify`]).
 /// Returns at the end of the stream or on an error, which is returned so
 /// the caller can log it (a malformed frame closes the connection, never
 /// the process).
@@ -304,11 +321,15 @@ where
     let result = loop {
         match read_frame::<Q, _>(&mut rd).await {
             Ok(Some(env)) => {
+                // Every handler holds a sender, so the writer (and this
+                // function) ends only after the last one, answered or not.
                 let tx = tx.clone();
                 let fut = handler(env.msg);
                 tokio::spawn(async move {
                     let answer = fut.await;
-                    let _ = tx.send((env.seq, answer)).await;
+                    if env.seq != NO_ANSWER {
+                        let _ = tx.send((env.seq, answer)).await;
+                    }
                 });
             }
             Ok(None) => break Ok(()),
@@ -386,6 +407,40 @@ mod tests {
             assert_eq!((env.seq, env.msg), (n, Ask::Double(n)));
         }
         assert!(read_frame::<Ask, _>(&mut rd).await.unwrap().is_none());
+    }
+
+    /// A notification (sequence number 0) is handled and gets no answer:
+    /// after the answers of the calls around it, the stream ends.
+    #[tokio::test]
+    async fn a_notification_is_handled_without_an_answer() {
+        use tokio::io::AsyncWriteExt as _;
+        let (mut a, b) = tokio::io::duplex(4096);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let server = tokio::spawn(super::serve(b, move |q: Ask| {
+            let s = s.clone();
+            async move {
+                let Ask::Double(n) = q;
+                s.lock().unwrap().push(n);
+                Answer::Is(2 * n)
+            }
+        }));
+        write_frame(&mut a, 5, &Ask::Double(3)).await.unwrap();
+        write_frame(&mut a, NO_ANSWER, &Ask::Double(7))
+            .await
+            .unwrap();
+        write_frame(&mut a, 6, &Ask::Double(4)).await.unwrap();
+        a.shutdown().await.unwrap();
+        let mut answers = Vec::new();
+        while let Some(env) = read_frame::<Answer, _>(&mut a).await.unwrap() {
+            answers.push((env.seq, env.msg));
+        }
+        answers.sort_by_key(|(seq, _)| *seq);
+        assert_eq!(answers, [(5, Answer::Is(6)), (6, Answer::Is(8))]);
+        server.await.unwrap().unwrap();
+        let mut got = seen.lock().unwrap().clone();
+        got.sort_unstable();
+        assert_eq!(got, [3, 4, 7]);
     }
 
     #[tokio::test]

@@ -225,7 +225,8 @@ impl Backend for QueueBackend {
             let req = SmarRequest::Disconnect {
                 client: Some(addr.ip()),
             };
-            if let Err(why) = self.smar.call(req).await {
+            // No answer needed: SMAR only uncounts the session.
+            if let Err(why) = self.smar.notify(req).await {
                 self.log(format!("{addr}: session end not told to SMAR: {why}"));
             }
         }

@@ -163,7 +163,13 @@ impl SmarLink {
         }
     }
 
-    /// Asks SMAR.
+    /// Tells SMAR something that needs no answer (the end of a session).
+    pub async fn notify(&self, req: SmarRequest) -> Result<(), String> {
+        let c = self.client().await?;
+        c.notify(req).await.map_err(|e| format!("SMAR: {e}"))
+    }
+
+    /// Asks SMAR; gives up after a while.
     pub async fn call(&self, req: SmarRequest) -> Result<SmarAnswer, String> {
         let c = self.client().await?;
         match tokio::time::timeout(CALL_TIMEOUT, c.call(req)).await {
