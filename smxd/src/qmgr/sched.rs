@@ -92,13 +92,7 @@ pub struct QmgrConfMap(pub Option<Arc<dyn smx_maps::Map>>);
 impl QmgrConfMap {
     /// The value of `tag` for `ip`, if the map has one that is a number.
     pub fn limit(&self, tag: &str, ip: std::net::Ipv4Addr) -> Option<usize> {
-        let map = self.0.as_ref()?;
-        let mut keys = smx_maps::lookup::ipv4_keys(ip);
-        keys.push(String::new());
-        let found =
-            smx_maps::lookup::probe(map.as_ref(), tag, keys.iter().map(String::as_str)).ok()?;
-        found
-            .value()?
+        self.value(tag, ip)?
             .trim()
             .parse::<usize>()
             .ok()
@@ -107,13 +101,19 @@ impl QmgrConfMap {
 
     /// The value of `tag` for `ip` as a number of seconds (0 allowed).
     pub fn seconds(&self, tag: &str, ip: std::net::Ipv4Addr) -> Option<Duration> {
+        let secs = self.value(tag, ip)?.trim().parse::<u64>().ok()?;
+        Some(Duration::from_secs(secs))
+    }
+
+    /// The entry of `tag` for `ip` (A.B.C.D, A.B.C, A.B, A, then the
+    /// default key).
+    fn value(&self, tag: &str, ip: std::net::Ipv4Addr) -> Option<String> {
         let map = self.0.as_ref()?;
         let mut keys = smx_maps::lookup::ipv4_keys(ip);
         keys.push(String::new());
         let found =
             smx_maps::lookup::probe(map.as_ref(), tag, keys.iter().map(String::as_str)).ok()?;
-        let secs = found.value()?.trim().parse::<u64>().ok()?;
-        Some(Duration::from_secs(secs))
+        found.value().map(str::to_string)
     }
 }
 

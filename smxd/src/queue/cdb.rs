@@ -118,29 +118,13 @@ impl Cdb {
     pub fn relocate(&self) -> io::Result<usize> {
         let mut moved = 0;
         let mut touched = std::collections::BTreeSet::new();
-        for d in CDB_DIRS {
-            let dir = self.base.join(d);
-            let entries = match fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            for entry in entries {
-                let entry = entry?;
-                let Some(id) = entry
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| n.parse::<QueueId>().ok())
-                else {
-                    continue;
-                };
-                let want = id.cdb_dir().to_string();
-                if want != d {
-                    fs::rename(entry.path(), self.path(id))?;
-                    touched.insert(want);
-                    touched.insert(d.to_string());
-                    moved += 1;
-                }
+        for (d, id) in self.stored()? {
+            let want = id.cdb_dir().to_string();
+            if want != d {
+                fs::rename(self.base.join(d).join(id.to_string()), self.path(id))?;
+                touched.insert(want);
+                touched.insert(d.to_string());
+                moved += 1;
             }
         }
         for d in touched {
@@ -152,28 +136,34 @@ impl Cdb {
     /// Every content file, sorted by id. Names that are not queue ids (or
     /// sit in the wrong directory) are skipped, never touched.
     pub fn list(&self) -> io::Result<Vec<QueueId>> {
-        let mut ids = Vec::new();
+        let mut ids: Vec<QueueId> = self
+            .stored()?
+            .into_iter()
+            .filter(|(d, id)| id.cdb_dir().to_string() == *d)
+            .map(|(_, id)| id)
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Every file named by a queue id in the 16 directories, with the
+    /// directory it is in.
+    fn stored(&self) -> io::Result<Vec<(&'static str, QueueId)>> {
+        let mut found = Vec::new();
         for d in CDB_DIRS {
-            let dir = self.base.join(d);
-            let entries = match fs::read_dir(&dir) {
+            let entries = match fs::read_dir(self.base.join(d)) {
                 Ok(e) => e,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
             for entry in entries {
-                let entry = entry?;
-                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
-                if let Ok(id) = name.parse::<QueueId>() {
-                    if id.cdb_dir().to_string() == d {
-                        ids.push(id);
-                    }
+                let name = entry?.file_name();
+                if let Some(id) = name.to_str().and_then(|n| n.parse::<QueueId>().ok()) {
+                    found.push((d, id));
                 }
             }
         }
-        ids.sort();
-        Ok(ids)
+        Ok(found)
     }
 }
 
