@@ -71,9 +71,9 @@ fn bench(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    // 32 threads deferring at once share fdatasyncs: time per entry (each
-    // fsync first waits 2 ms for more entries under load, see
-    // `queue::defedb`), and fdatasyncs per entry, printed after.
+    // 32 threads deferring at once share fdatasyncs (the log's writer
+    // thread takes every update waiting into one, see `queue::defedb`):
+    // time per entry, and fdatasyncs per entry, printed after.
     let before = (n, db.syncs());
     let mut g = c.benchmark_group("defedb concurrent");
     g.sample_size(10);

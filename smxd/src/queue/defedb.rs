@@ -12,10 +12,11 @@
 //!   ended by `snapshot_end`. Then come the updates since: `put` (a new or
 //!   replaced entry, whole) and `del`. Records are framed as IBDB's
 //!   (length, CRC-32, JSON).
-//! - An update appends its record and returns once an fdatasync of the log
-//!   that started after its write has ended. Concurrent updates share one
-//!   (group commit): deferring a burst of messages costs a few fsyncs, not
-//!   two per message as a file per entry did.
+//! - Updates go to the log's writer thread, which appends every update
+//!   that is waiting, runs one fdatasync, and then answers them all (group
+//!   commit): deferring a burst of messages costs a few fsyncs, not two per
+//!   message as a file per entry did. The QMGR awaits the answer
+//!   ([`Defedb::put_async`]) without holding a thread of its own.
 //! - When the log holds more than twice the bytes of its live entries plus
 //!   16 MiB, it is compacted: a new file gets the snapshot (the live
 //!   records copied), is fsynced and its name made durable, and only then
@@ -41,8 +42,8 @@ use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use tokio::sync::oneshot;
 
 /// Magic at the start of every DEFEDB log file (`1`: the format version).
 pub const MAGIC: &[u8; 8] = b"SMXDEFE1";
@@ -51,9 +52,13 @@ const LOG_PREFIX: &str = "log.";
 /// Garbage the log may hold beyond the size of its live entries before it
 /// is compacted (it is compacted when larger than twice them plus this).
 const COMPACT_SLACK: u64 = 16 << 20;
-/// Under load, how long the update that runs the next fsync waits for
-/// others to share it (see [`GroupSync`]).
-const GATHER: Duration = Duration::from_millis(2);
+/// Updates the writer thread takes into one fdatasync at most.
+const MAX_BATCH: usize = 4096;
+/// Under load (the last fdatasync covered more than one update), how long
+/// the writer thread waits for more updates before the next one: deferrals
+/// are never in the path of an SMTP reply, so a little latency buys fewer
+/// fdatasyncs.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 /// Snapshots are written in pieces of this size.
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -145,16 +150,33 @@ fn encode(rec: &RecordRef<'_>, out: &mut Vec<u8>) -> io::Result<()> {
 #[derive(Debug, Clone)]
 pub struct Defedb {
     inner: Arc<Inner>,
+    /// To the writer thread (which ends when the last handle is dropped).
+    jobs: mpsc::Sender<Job>,
+}
+
+/// One update for the writer thread, and where its outcome goes.
+struct Job {
+    id: QueueId,
+    /// The encoded record.
+    rec: Vec<u8>,
+    /// A put (else a removal).
+    put: bool,
+    done: oneshot::Sender<io::Result<()>>,
 }
 
 #[derive(Debug)]
 struct Inner {
     log_dir: PathBuf,
     state: Mutex<State>,
-    sync: GroupSync,
     slack: u64,
     /// fdatasyncs of the log run by updates (for tests and benchmarks).
     syncs: AtomicU64,
+    /// Tests: the next fdatasync fails.
+    #[cfg(test)]
+    fail_sync: std::sync::atomic::AtomicBool,
+    /// Tests: each fdatasync takes this much longer (milliseconds).
+    #[cfg(test)]
+    slow_sync: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -171,99 +193,6 @@ struct State {
     /// A write or an fdatasync failed: the file may end in a partial record
     /// or have lost written pages, so the next update starts a new file.
     damaged: bool,
-}
-
-/// An fsync shared by concurrent callers (a group commit): a caller needs
-/// one that *started* after its write. If one is running (or about to),
-/// it waits for it to end; then either a later one (run by another caller
-/// meanwhile) already covers it, or it runs one itself, which covers every
-/// caller that waited with it. Under load, when the last fsync ended
-/// moments ago and was shared, the caller that runs the next one first
-/// waits `gather`, so that the updates of that time share it; alone, or
-/// one after the other, an update pays one fsync and no wait.
-#[derive(Debug, Default)]
-struct GroupSync {
-    state: Mutex<SyncState>,
-    ended: Condvar,
-    gather: Duration,
-}
-
-#[derive(Debug, Default)]
-struct SyncState {
-    /// Number of the last fsync started (from 1).
-    started: u64,
-    /// Number of the last fsync ended.
-    ended: u64,
-    /// An fsync is running.
-    running: bool,
-    /// A caller waits `gather` before it starts the next fsync.
-    gathering: bool,
-    /// When the last fsync ended.
-    last_end: Option<Instant>,
-    /// Callers so far, and at the start of the last fsync.
-    arrivals: u64,
-    arrivals_at_start: u64,
-    /// Callers that arrived for the last fsync (it covered them).
-    last_covered: u64,
-    /// Number and error of the last fsync that failed.
-    failed: Option<(u64, String)>,
-}
-
-/// An fsync that ended less than this ago means updates are streaming in.
-const BUSY: Duration = Duration::from_millis(20);
-
-impl GroupSync {
-    fn new(gather: Duration) -> GroupSync {
-        GroupSync {
-            gather,
-            ..GroupSync::default()
-        }
-    }
-
-    /// Returns once a run of `fsync` (by this caller or another) that
-    /// started after the call has ended; its error (or that of any later
-    /// one) is the caller's.
-    fn sync(&self, fsync: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
-        let poisoned = |_| io::Error::other("DEFEDB sync: lock poisoned");
-        let lock = || self.state.lock().map_err(poisoned);
-        let mut st = lock()?;
-        let need = st.started + 1;
-        st.arrivals += 1;
-        let mut fsync = Some(fsync);
-        while st.ended < need {
-            if st.running || st.gathering {
-                st = self.ended.wait(st).map_err(poisoned)?;
-                continue;
-            }
-            let busy = st.last_covered > 1 && st.last_end.is_some_and(|t| t.elapsed() < BUSY);
-            if busy && !self.gather.is_zero() {
-                st.gathering = true;
-                drop(st);
-                std::thread::sleep(self.gather);
-                st = lock()?;
-                st.gathering = false;
-            }
-            st.started += 1;
-            st.running = true;
-            st.last_covered = st.arrivals - st.arrivals_at_start;
-            st.arrivals_at_start = st.arrivals;
-            let mine = st.started;
-            drop(st);
-            let result = fsync.take().map_or(Ok(()), |f| f());
-            st = lock()?;
-            st.running = false;
-            st.ended = mine;
-            st.last_end = Some(Instant::now());
-            if let Err(e) = &result {
-                st.failed = Some((mine, e.to_string()));
-            }
-            self.ended.notify_all();
-        }
-        match &st.failed {
-            Some((n, e)) if *n >= need => Err(io::Error::other(e.clone())),
-            _ => Ok(()),
-        }
-    }
 }
 
 fn log_path(dir: &Path, seq: u64) -> PathBuf {
@@ -507,6 +436,7 @@ impl Defedb {
         if base != log_dir {
             sync_dir(base)?;
         }
+        let (jobs, queued) = mpsc::channel();
         let db = Defedb {
             inner: Arc::new(Inner {
                 log_dir: log_dir.to_path_buf(),
@@ -518,11 +448,19 @@ impl Defedb {
                     live_bytes,
                     damaged: false,
                 }),
-                sync: GroupSync::new(GATHER),
                 slack,
                 syncs: AtomicU64::new(0),
+                #[cfg(test)]
+                fail_sync: Default::default(),
+                #[cfg(test)]
+                slow_sync: AtomicU64::new(0),
             }),
+            jobs,
         };
+        let inner = db.inner.clone();
+        std::thread::Builder::new()
+            .name("defedb-writer".into())
+            .spawn(move || inner.write_jobs(&queued))?;
         Ok((
             db,
             Loaded {
@@ -542,38 +480,132 @@ impl Defedb {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// Writes (or replaces) the entry durably: when this returns `Ok`, the
+    /// entry survives a crash. Waits on the calling thread; the QMGR uses
+    /// [`Defedb::put_async`].
+    pub fn put(&self, d: &Deferred) -> io::Result<()> {
+        self.submit_put(d)?
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(gone()))
     }
 
-    /// Writes (or replaces) the entry durably: when this returns `Ok`, the
-    /// entry survives a crash.
-    pub fn put(&self, d: &Deferred) -> io::Result<()> {
-        let mut rec = Vec::with_capacity(1024);
-        encode(&RecordRef::Put(d), &mut rec)?;
-        self.append(d.ta.id, &rec, true)?;
-        self.sync()
+    /// [`Defedb::put`] for async callers: the writer thread does the work.
+    pub async fn put_async(&self, d: &Deferred) -> io::Result<()> {
+        self.submit_put(d)?.await.unwrap_or_else(|_| Err(gone()))
     }
 
     /// Removes the entry durably (absent is fine).
     pub fn remove(&self, id: QueueId) -> io::Result<()> {
-        if !self.contains(id) {
-            return Ok(());
+        match self.submit_remove(id)? {
+            Some(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(gone())),
+            None => Ok(()),
         }
-        let mut rec = Vec::with_capacity(64);
-        encode(&RecordRef::Del { id }, &mut rec)?;
-        self.append(id, &rec, false)?;
-        self.sync()
+    }
+
+    /// [`Defedb::remove`] for async callers.
+    pub async fn remove_async(&self, id: QueueId) -> io::Result<()> {
+        match self.submit_remove(id)? {
+            Some(rx) => rx.await.unwrap_or_else(|_| Err(gone())),
+            None => Ok(()),
+        }
     }
 
     /// Whether an entry exists for `id`.
     pub fn contains(&self, id: QueueId) -> bool {
-        self.lock().live.contains_key(&id)
+        self.inner.lock().live.contains_key(&id)
     }
 
     /// How many fdatasyncs of the log updates have run so far.
     pub fn syncs(&self) -> u64 {
         self.inner.syncs.load(Ordering::Relaxed)
+    }
+
+    fn submit_put(&self, d: &Deferred) -> io::Result<oneshot::Receiver<io::Result<()>>> {
+        let mut rec = Vec::with_capacity(1024);
+        encode(&RecordRef::Put(d), &mut rec)?;
+        self.submit(d.ta.id, rec, true)
+    }
+
+    /// `None` when there is no entry to remove.
+    fn submit_remove(&self, id: QueueId) -> io::Result<Option<oneshot::Receiver<io::Result<()>>>> {
+        if !self.contains(id) {
+            return Ok(None);
+        }
+        let mut rec = Vec::with_capacity(64);
+        encode(&RecordRef::Del { id }, &mut rec)?;
+        self.submit(id, rec, false).map(Some)
+    }
+
+    fn submit(
+        &self,
+        id: QueueId,
+        rec: Vec<u8>,
+        put: bool,
+    ) -> io::Result<oneshot::Receiver<io::Result<()>>> {
+        let (done, rx) = oneshot::channel();
+        self.jobs
+            .send(Job { id, rec, put, done })
+            .map_err(|_| gone())?;
+        Ok(rx)
+    }
+}
+
+/// The writer thread has ended (it never does while a handle exists,
+/// unless it panicked).
+fn gone() -> io::Error {
+    io::Error::other("DEFEDB: the log writer has stopped")
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The writer thread: takes every update that is waiting (up to
+    /// [`MAX_BATCH`]; under load, those that come within [`GATHER`] too),
+    /// appends them, runs one fdatasync for all, answers them, and starts
+    /// over; ends when every [`Defedb`] is gone.
+    fn write_jobs(&self, queued: &mpsc::Receiver<Job>) {
+        let mut batch = Vec::new();
+        let mut last = 0;
+        while let Ok(first) = queued.recv() {
+            batch.push(first);
+            let until = (last > 1).then(|| std::time::Instant::now() + GATHER);
+            while batch.len() < MAX_BATCH {
+                let next = match until {
+                    None => queued.try_recv().ok(),
+                    Some(t) => match t.checked_duration_since(std::time::Instant::now()) {
+                        Some(left) => queued.recv_timeout(left).ok(),
+                        None => queued.try_recv().ok(),
+                    },
+                };
+                match next {
+                    Some(job) => batch.push(job),
+                    None => break,
+                }
+            }
+            last = batch.len();
+            let mut written = Vec::with_capacity(batch.len());
+            for job in batch.drain(..) {
+                match self.append(job.id, &job.rec, job.put) {
+                    Ok(()) => written.push(job.done),
+                    Err(e) => {
+                        let _ = job.done.send(Err(e));
+                    }
+                }
+            }
+            if written.is_empty() {
+                continue;
+            }
+            let result = self.sync();
+            for done in written {
+                let r = match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(io::Error::new(e.kind(), format!("fdatasync: {e}"))),
+                };
+                let _ = done.send(r);
+            }
+        }
     }
 
     /// Appends `rec` (a put of `id` if `put`, else its removal) to the log,
@@ -604,7 +636,7 @@ impl Defedb {
         if put {
             st.live_bytes += u64::from(len);
         }
-        if st.len > 2 * st.live_bytes + self.inner.slack {
+        if st.len > 2 * st.live_bytes + self.slack {
             // The record is written; a failed compaction leaves the old
             // file in use and is tried again at the next update.
             let _ = self.compact(&mut st);
@@ -612,29 +644,43 @@ impl Defedb {
         Ok(())
     }
 
-    /// Returns once an fdatasync of the log that started after the call
-    /// has ended (shared with concurrent callers).
+    /// One fdatasync of the log, covering every record appended before.
     fn sync(&self) -> io::Result<()> {
-        self.inner.sync.sync(|| {
-            let file = self.lock().file.clone();
-            self.inner.syncs.fetch_add(1, Ordering::Relaxed);
-            let result = file.sync_data();
-            if result.is_err() {
-                // Written pages may be lost: rewrite them into a new file.
-                self.lock().damaged = true;
-            }
-            result
-        })
+        let file = self.lock().file.clone();
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        let result = self.sync_data(&file);
+        if result.is_err() {
+            // Written pages may be lost: rewrite them into a new file.
+            self.lock().damaged = true;
+        }
+        result
+    }
+
+    #[cfg(not(test))]
+    fn sync_data(&self, file: &File) -> io::Result<()> {
+        file.sync_data()
+    }
+
+    #[cfg(test)]
+    fn sync_data(&self, file: &File) -> io::Result<()> {
+        let slow = self.slow_sync.load(Ordering::SeqCst);
+        if slow > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(slow));
+        }
+        if self.fail_sync.swap(false, Ordering::SeqCst) {
+            return Err(io::Error::other("EIO (test)"));
+        }
+        file.sync_data()
     }
 
     /// Writes the live records to a new log file, makes it durable, and
     /// removes the old one.
     fn compact(&self, st: &mut State) -> io::Result<()> {
         let seq = st.seq + 1;
-        let path = log_path(&self.inner.log_dir, seq);
+        let path = log_path(&self.log_dir, seq);
         match self.write_snapshot(st, &path) {
             Ok((file, live, len)) => {
-                let old = log_path(&self.inner.log_dir, st.seq);
+                let old = log_path(&self.log_dir, st.seq);
                 st.file = Arc::new(file);
                 st.seq = seq;
                 st.len = len;
@@ -691,7 +737,7 @@ impl Defedb {
         file.write_all_at(&buf, written)?;
         written += buf.len() as u64;
         file.sync_data()?;
-        sync_dir(&self.inner.log_dir)?;
+        sync_dir(&self.log_dir)?;
         Ok((file, live, written))
     }
 }
@@ -831,7 +877,7 @@ mod tests {
         db.put(&entry(1)).unwrap();
         db.put(&entry(2)).unwrap();
         db.remove(QueueId::from_u64(1)).unwrap();
-        let seq = db.lock().seq;
+        let seq = db.inner.lock().seq;
         drop(db);
         let mut partial = MAGIC.to_vec();
         encode(&RecordRef::Put(&entry(1)), &mut partial).unwrap();
@@ -850,7 +896,7 @@ mod tests {
     fn the_log_is_compacted() {
         let d = dir("f");
         let (db, _) = Defedb::open_with_slack(&d, &d, 4096).unwrap();
-        let first = db.lock().seq;
+        let first = db.inner.lock().seq;
         for round in 0..50u32 {
             for n in 1..=10 {
                 let mut e = entry(n);
@@ -859,7 +905,7 @@ mod tests {
             }
             db.remove(QueueId::from_u64(1)).unwrap();
         }
-        let st = db.lock();
+        let st = db.inner.lock();
         assert!(st.seq > first, "compacted");
         assert!(st.len < 2 * st.live_bytes + 4096 + 2048);
         drop(st);
@@ -895,41 +941,64 @@ mod tests {
         fs::remove_dir_all(&d).unwrap();
     }
 
-    /// A failed fsync is the error of the callers that needed it, not of
-    /// those after it.
+    /// A failed fdatasync is the error of the updates it was for, not of
+    /// those after it; the next update starts a new log file, which still
+    /// holds every entry.
     #[test]
     fn a_failed_sync_fails_only_its_own_callers() {
-        let sync = GroupSync::new(GATHER);
-        assert!(sync.sync(|| Err(io::Error::other("EIO"))).is_err());
-        sync.sync(|| Ok(())).unwrap();
+        let d = dir("h");
+        let (db, _) = Defedb::open(&d, &d).unwrap();
+        db.put(&entry(1)).unwrap();
+        let before = logs(&d);
+        db.inner.fail_sync.store(true, Ordering::SeqCst);
+        assert!(db.put(&entry(2)).is_err());
+        db.put(&entry(3)).unwrap();
+        assert_ne!(logs(&d), before, "a new log file after the failure");
+        drop(db);
+        let (_, loaded) = Defedb::open(&d, &d).unwrap();
+        let ids: Vec<u64> = loaded.entries.iter().map(|e| e.ta.id.as_u64()).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        fs::remove_dir_all(&d).unwrap();
     }
 
-    /// Callers that arrive while an fsync runs share the next one: 16
-    /// threads released together, each needing an fsync (which takes 50 ms
-    /// here), are covered by fewer than 16.
+    /// Updates that arrive while an fdatasync runs share the next one: 16
+    /// threads released together (each fdatasync taking 50 ms more here)
+    /// are covered by fewer than 16.
     #[test]
     fn concurrent_callers_share_fsyncs() {
-        use std::sync::atomic::AtomicU64;
-        let sync = Arc::new(GroupSync::new(GATHER));
-        let runs = Arc::new(AtomicU64::new(0));
+        let d = dir("i");
+        let (db, _) = Defedb::open(&d, &d).unwrap();
+        db.inner.slow_sync.store(50, Ordering::SeqCst);
         let gate = Arc::new(std::sync::Barrier::new(16));
-        let threads: Vec<_> = (0..16)
-            .map(|_| {
-                let (sync, runs, gate) = (sync.clone(), runs.clone(), gate.clone());
+        let threads: Vec<_> = (0..16u64)
+            .map(|t| {
+                let (db, gate) = (db.clone(), gate.clone());
                 std::thread::spawn(move || {
                     gate.wait();
-                    sync.sync(|| {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(50));
-                        Ok(())
-                    })
-                    .unwrap();
+                    db.put(&entry(1 + t)).unwrap();
                 })
             })
             .collect();
         for t in threads {
             t.join().unwrap();
         }
-        assert!(runs.load(Ordering::SeqCst) < 16, "{runs:?}");
+        assert!(db.syncs() < 16, "{} fdatasyncs", db.syncs());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// The async calls do what the blocking ones do.
+    #[tokio::test]
+    async fn async_updates() {
+        let d = dir("j");
+        let (db, _) = Defedb::open(&d, &d).unwrap();
+        db.put_async(&entry(1)).await.unwrap();
+        db.put_async(&entry(2)).await.unwrap();
+        db.remove_async(QueueId::from_u64(1)).await.unwrap();
+        db.remove_async(QueueId::from_u64(7)).await.unwrap();
+        assert!(db.contains(QueueId::from_u64(2)) && !db.contains(QueueId::from_u64(1)));
+        drop(db);
+        let (_, loaded) = Defedb::open(&d, &d).unwrap();
+        assert_eq!(loaded.entries.len(), 1);
+        fs::remove_dir_all(&d).unwrap();
     }
 }

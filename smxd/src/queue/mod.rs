@@ -396,11 +396,9 @@ impl Queue {
     /// leaves it in both (recovery keeps the DEFEDB entry), which is why
     /// `TaDone` may wait for the next urgent fsync. The content file stays.
     pub async fn defer_from_ibdb(&self, d: &Deferred) -> Result<(), CommitError> {
-        let db = self.defedb.clone();
-        let entry = d.clone();
-        tokio::task::spawn_blocking(move || db.put(&entry))
+        self.defedb
+            .put_async(d)
             .await
-            .map_err(|e| CommitError::Content(e.to_string()))?
             .map_err(|e| CommitError::Content(format!("DEFEDB: {e}")))?;
         self.ibdb
             .append_lazy(vec![Record::TaDone { id: d.ta.id }])
@@ -411,21 +409,18 @@ impl Queue {
 
     /// Updates a DEFEDB entry after another attempt.
     pub async fn defer_again(&self, d: &Deferred) -> Result<(), CommitError> {
-        let db = self.defedb.clone();
-        let entry = d.clone();
-        tokio::task::spawn_blocking(move || db.put(&entry))
+        self.defedb
+            .put_async(d)
             .await
-            .map_err(|e| CommitError::Content(e.to_string()))?
             .map_err(|e| CommitError::Content(format!("DEFEDB: {e}")))
     }
 
     /// Nothing more is to be done for a deferred transaction: removes its
     /// DEFEDB entry, then its content file.
     pub async fn deferred_done(&self, id: QueueId) -> Result<(), CommitError> {
-        let db = self.defedb.clone();
-        tokio::task::spawn_blocking(move || db.remove(id))
+        self.defedb
+            .remove_async(id)
             .await
-            .map_err(|e| CommitError::Content(e.to_string()))?
             .map_err(|e| CommitError::Content(format!("DEFEDB: {e}")))?;
         let _ = self.cdb.remove(id);
         Ok(())
