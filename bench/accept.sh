@@ -26,11 +26,15 @@
 #   1. smtp-source -s 100 -m MESSAGES -l 4000, timed: accepted msgs/s;
 #   2. smtp-load (bench/smtp-load) with the same load, which also records
 #      per message the time from the final "\r\n.\r\n" to the 250: p50/p99.
+# Around run 1 it also reads the CPU seconds of all the MTA's processes
+# (bench/lib/proctree.py: smx's MCP and its components, Postfix's master
+# and every daemon it spawned), from the start of the load until the last
+# message is deferred, and those of smtp-source itself: per 1,000 messages.
 # Prints a markdown table with both systems and the ratio smx / Postfix.
 #
 # Temp dirs go to $SMX_BENCH_DIR (default /var/tmp; keep it on a real disk);
 # SMX_BENCH_KEEP=1 keeps them (logs: smx.*/log, pf.*/maillog).
-# Needs: smtp-source and postfix (package postfix), python3, bc. Run as root
+# Needs: smtp-source and postfix (package postfix), python3, bc, time. Run as root
 # (Postfix's master needs it); nothing is started on port 25, and nothing
 # may listen on 127.0.0.1:9.
 set -euo pipefail
@@ -40,8 +44,8 @@ msgs=${1:-20000}
 sessions=100
 size=4000
 
-for t in smtp-source postfix postconf python3 bc; do
-    command -v "$t" >/dev/null || { echo "accept.sh: $t not found (apt-get install postfix python3 bc)" >&2; exit 1; }
+for t in smtp-source postfix postconf python3 bc /usr/bin/time; do
+    command -v "$t" >/dev/null || { echo "accept.sh: $t not found (apt-get install postfix python3 bc time)" >&2; exit 1; }
 done
 
 cargo build -q --release -p smxd -p smtp-load -p createmap
@@ -97,12 +101,20 @@ pf_version=$(postconf -c "$pf/etc" -h mail_version)
 smx_queued() { grep -c ': from=<' "$sx/log" || true; }
 pf_queued() { grep -c 'postfix/cleanup.*: message-id=' "$pf/maillog" || true; }
 
-source_run() { # port recipient -> msgs/s
+proctree="python3 $PWD/bench/lib/proctree.py"
+source_run() { # port recipient -> msgs/s; the load client's CPU s in $work/src.cpu
     local s e
     s=$(date +%s.%N)
-    smtp-source -s "$sessions" -m "$msgs" -l "$size" -f s@example.org -t "$2" "127.0.0.1:$1" >&2 || true
+    /usr/bin/time -f '%U %S' -o "$work/src.cpu" \
+        smtp-source -s "$sessions" -m "$msgs" -l "$size" -f s@example.org -t "$2" "127.0.0.1:$1" >&2 || true
     e=$(date +%s.%N)
     echo "$msgs / ($e - $s)" | bc -l
+}
+per_k() { # cpu_before cpu_after -> CPU s per 1,000 messages
+    echo "($2 - $1) * 1000 / $msgs" | bc -l
+}
+src_per_k() { # -> the load client's CPU s per 1,000 messages
+    awk -v m="$msgs" '{printf "%.3f", ($1 + $2) * 1000 / m}' "$work/src.cpu"
 }
 load_run() { # port recipient -> key=value line
     "$load" -s "$sessions" -m "$msgs" -l "$size" -f s@example.org -t "$2" "127.0.0.1:$1" || true
@@ -132,9 +144,14 @@ settle() {
 }
 
 echo "smx: smtp-source ..." >&2
+c0=$($proctree cpu "$smx_pid")
 b=$(smx_queued); smx_src=$(source_run "$smx_port" user@example.test); settle smx smx_deferred "$msgs"; check "smx smtp-source" "$b" "$(smx_queued)"
+smx_cpu=$(per_k "$c0" "$($proctree cpu "$smx_pid")") smx_src_cpu=$(src_per_k)
 echo "Postfix: smtp-source ..." >&2
+pf_root=$(pf_master_pid "$pf")
+c0=$($proctree cpu "$pf_root")
 b=$(pf_queued); pf_src=$(source_run "$pf_port" user@example.test); settle Postfix pf_deferred "$msgs"; check "Postfix smtp-source" "$b" "$(pf_queued)"
+pf_cpu=$(per_k "$c0" "$($proctree cpu "$pf_root")") pf_src_cpu=$(src_per_k)
 echo "smx: smtp-load ..." >&2
 b=$(smx_queued); smx_load=$(load_run "$smx_port" user@example.test); settle smx smx_deferred $((2 * msgs)); check "smx smtp-load" "$b" "$(smx_queued)"
 echo "Postfix: smtp-load ..." >&2
@@ -161,3 +178,9 @@ printf '| smx / Postfix | %.2fx | %.2fx | %.2fx | %.2fx | %.2fx |\n' \
     "$(ratio "$(field "$smx_load" p50_ms)" "$(field "$pf_load" p50_ms)")" \
     "$(ratio "$(field "$smx_load" p99_ms)" "$(field "$pf_load" p99_ms)")" \
     "$(ratio "$(field "$smx_load" max_ms)" "$(field "$pf_load" max_ms)")"
+echo
+echo "| smtp-source run, CPU s per 1,000 msgs | the MTA (all its processes, until all deferred) | the load client (smtp-source) |"
+echo "|---|---:|---:|"
+printf '| smx | %.3f | %.3f |\n' "$smx_cpu" "$smx_src_cpu"
+printf '| Postfix %s | %.3f | %.3f |\n' "$pf_version" "$pf_cpu" "$pf_src_cpu"
+printf '| smx / Postfix | %.2fx | |\n' "$(ratio "$smx_cpu" "$pf_cpu")"

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -321,16 +322,31 @@ where
     let result = loop {
         match read_frame::<Q, _>(&mut rd).await {
             Ok(Some(env)) => {
-                // Every handler holds a sender, so the writer (and this
-                // function) ends only after the last one, answered or not.
-                let tx = tx.clone();
-                let fut = handler(env.msg);
-                tokio::spawn(async move {
-                    let answer = fut.await;
-                    if env.seq != NO_ANSWER {
-                        let _ = tx.send((env.seq, answer)).await;
+                // Most answers are ready at once (a map lookup): the
+                // handler is polled once here, which spares a task per
+                // request; one that must wait (DNS, a database) goes on
+                // in a task of its own, so it holds up no other request.
+                let mut fut = Box::pin(handler(env.msg));
+                let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+                match first {
+                    Poll::Ready(answer) => {
+                        if env.seq != NO_ANSWER && tx.send((env.seq, answer)).await.is_err() {
+                            break Err(IpcError::Closed);
+                        }
                     }
-                });
+                    Poll::Pending => {
+                        // Every such task holds a sender, so the writer (and
+                        // this function) ends only after the last one,
+                        // answered or not.
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let answer = fut.await;
+                            if env.seq != NO_ANSWER {
+                                let _ = tx.send((env.seq, answer)).await;
+                            }
+                        });
+                    }
+                }
             }
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
@@ -441,6 +457,41 @@ mod tests {
         let mut got = seen.lock().unwrap().clone();
         got.sort_unstable();
         assert_eq!(got, [3, 4, 7]);
+    }
+
+    /// Answers that are ready at once are given in the read loop; a
+    /// handler that must wait goes on in a task of its own and holds up
+    /// none of the requests after it.
+    #[tokio::test]
+    async fn a_waiting_handler_holds_up_no_other_request() {
+        let (mut a, b) = tokio::io::duplex(4096);
+        let release = Arc::new(Notify::new());
+        let r = release.clone();
+        let server = tokio::spawn(super::serve(b, move |q: Ask| {
+            let r = r.clone();
+            async move {
+                let Ask::Double(n) = q;
+                if n == 0 {
+                    r.notified().await;
+                }
+                Answer::Is(2 * n)
+            }
+        }));
+        write_frame(&mut a, 1, &Ask::Double(0)).await.unwrap();
+        write_frame(&mut a, 2, &Ask::Double(2)).await.unwrap();
+        write_frame(&mut a, 3, &Ask::Double(3)).await.unwrap();
+        let mut first = Vec::new();
+        for _ in 0..2 {
+            let env = read_frame::<Answer, _>(&mut a).await.unwrap().unwrap();
+            first.push((env.seq, env.msg));
+        }
+        first.sort_by_key(|(seq, _)| *seq);
+        assert_eq!(first, [(2, Answer::Is(4)), (3, Answer::Is(6))]);
+        release.notify_one();
+        let env = read_frame::<Answer, _>(&mut a).await.unwrap().unwrap();
+        assert_eq!((env.seq, env.msg), (1, Answer::Is(0)));
+        drop(a);
+        server.await.unwrap().unwrap();
     }
 
     #[tokio::test]
