@@ -343,14 +343,23 @@ where
                 // request; one that must wait (DNS, a database) goes on
                 // in a task of its own, so it holds up no other request.
                 let mut fut = Box::pin(handler(env.msg));
-                let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+                // A handler that panics costs its own request only (no
+                // answer, as when it ran in a task of its own), not the
+                // connection.
+                let first = std::future::poll_fn(|cx| {
+                    Poll::Ready(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                        || fut.as_mut().poll(cx),
+                    )))
+                })
+                .await;
                 match first {
-                    Poll::Ready(answer) => {
+                    Err(_) => {}
+                    Ok(Poll::Ready(answer)) => {
                         if env.seq != NO_ANSWER && tx.send((env.seq, answer)).await.is_err() {
                             break Err(IpcError::Closed);
                         }
                     }
-                    Poll::Pending => {
+                    Ok(Poll::Pending) => {
                         // Every such task holds a sender, so the writer (and
                         // this function) ends only after the last one,
                         // answered or not.
@@ -473,6 +482,24 @@ mod tests {
         let mut got = seen.lock().unwrap().clone();
         got.sort_unstable();
         assert_eq!(got, [3, 4, 7]);
+    }
+
+    /// A handler that panics (a bug) costs its own request, not the
+    /// connection: the requests after it are still read and answered.
+    #[tokio::test]
+    async fn a_panicking_handler_costs_only_its_request() {
+        let (mut a, b) = tokio::io::duplex(4096);
+        let server = tokio::spawn(super::serve(b, |q: Ask| async move {
+            let Ask::Double(n) = q;
+            assert_ne!(n, 13, "unlucky");
+            Answer::Is(2 * n)
+        }));
+        write_frame(&mut a, 1, &Ask::Double(13)).await.unwrap();
+        write_frame(&mut a, 2, &Ask::Double(2)).await.unwrap();
+        let env = read_frame::<Answer, _>(&mut a).await.unwrap().unwrap();
+        assert_eq!((env.seq, env.msg), (2, Answer::Is(4)));
+        drop(a);
+        server.await.unwrap().unwrap();
     }
 
     /// A sink that counts the writes it gets.
