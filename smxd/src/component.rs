@@ -106,16 +106,32 @@ pub fn load(who: &str, config: &Path) -> Result<Loaded, i32> {
     })
 }
 
-/// A multi-threaded tokio runtime for component `who`; on failure logs why
-/// and returns EX_OSERR.
-pub fn runtime(who: &str) -> Result<tokio::runtime::Runtime, i32> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            log(who, format!("cannot start the runtime: {e}"));
-            EX_OSERR
-        })
+/// How many worker threads a component's runtime has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// One per CPU (tokio's default): the SMTP server and client, the
+    /// LMTP client, whose sessions are the load and which scale further
+    /// with `processes`.
+    PerCpu,
+    /// One: the QMGR and SMAR, whose requests are short (their disk
+    /// writes and slow lookups have threads of their own). One worker
+    /// spares the wake-ups between workers: in `bench/accept.sh` it cut
+    /// their CPU per message by about a fifth (docs/PERFORMANCE.md).
+    One,
+}
+
+/// A multi-threaded tokio runtime for component `who` (blocking work goes
+/// to its blocking pool whatever `workers` says); on failure logs why and
+/// returns EX_OSERR.
+pub fn runtime(who: &str, workers: Workers) -> Result<tokio::runtime::Runtime, i32> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if workers == Workers::One {
+        builder.worker_threads(1);
+    }
+    builder.enable_all().build().map_err(|e| {
+        log(who, format!("cannot start the runtime: {e}"));
+        EX_OSERR
+    })
 }
 
 /// A component that is not written yet: logs so, then waits for SIGTERM
@@ -235,8 +251,8 @@ pub enum Sig {
 }
 
 /// What every component's `main` does: load the configuration, build the
-/// runtime, run `run` on it; returns the exit code.
-pub fn run_component<F, Fut>(who: &str, config: &Path, run: F) -> i32
+/// runtime with `workers`, run `run` on it; returns the exit code.
+pub fn run_component<F, Fut>(who: &str, config: &Path, workers: Workers, run: F) -> i32
 where
     F: FnOnce(Loaded) -> Fut,
     Fut: std::future::Future<Output = i32>,
@@ -245,7 +261,7 @@ where
         Ok(l) => l,
         Err(code) => return code,
     };
-    match runtime(who) {
+    match runtime(who, workers) {
         Ok(rt) => rt.block_on(run(loaded)),
         Err(code) => code,
     }

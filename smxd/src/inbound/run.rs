@@ -55,7 +55,7 @@ pub fn main(config: &Path, name: Option<&str>, process: Option<&str>) -> i32 {
         None => "smtps".to_string(),
     };
     let process = process.and_then(|p| p.parse::<u8>().ok()).unwrap_or(0);
-    component::run_component(&who.clone(), config, |loaded| {
+    component::run_component(&who.clone(), config, component::Workers::PerCpu, |loaded| {
         run(loaded, name, process, who)
     })
 }

@@ -68,7 +68,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, agent: Arc<Agen
 
 /// Runs the component until SIGTERM; returns the exit code.
 pub fn main(config: &Path) -> i32 {
-    component::run_component(WHO, config, run)
+    component::run_component(WHO, config, component::Workers::PerCpu, run)
 }
 
 async fn run(loaded: Loaded) -> i32 {

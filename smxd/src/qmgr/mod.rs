@@ -41,7 +41,7 @@ const WHO: &str = "qmgr";
 
 /// Runs the QMGR until SIGTERM; returns the exit code.
 pub fn main(config: &Path) -> i32 {
-    component::run_component(WHO, config, run)
+    component::run_component(WHO, config, component::Workers::One, run)
 }
 
 async fn run(loaded: Loaded) -> i32 {

@@ -21,7 +21,7 @@ const WHO: &str = "smar";
 
 /// Runs SMAR until SIGTERM; returns the exit code.
 pub fn main(config: &Path) -> i32 {
-    component::run_component(WHO, config, run)
+    component::run_component(WHO, config, component::Workers::One, run)
 }
 
 fn load_tables(loaded: &Loaded) -> Result<Tables, String> {

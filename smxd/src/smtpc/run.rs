@@ -23,7 +23,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the component until SIGTERM; returns the exit code.
 pub fn main(config: &Path, id: Option<&str>) -> i32 {
-    component::run_component(WHO, config, |loaded| run(loaded, id))
+    component::run_component(WHO, config, component::Workers::PerCpu, |loaded| {
+        run(loaded, id)
+    })
 }
 
 /// Connects to the QMGR, retrying every 100 ms to 1 s; logs once while
