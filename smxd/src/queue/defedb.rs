@@ -43,6 +43,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Magic at the start of every DEFEDB log file (`1`: the format version).
@@ -58,7 +59,7 @@ const MAX_BATCH: usize = 4096;
 /// the writer thread waits for more updates before the next one: deferrals
 /// are never in the path of an SMTP reply, so a little latency buys fewer
 /// fdatasyncs.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+const GATHER: Duration = Duration::from_millis(2);
 /// Snapshots are written in pieces of this size.
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -570,16 +571,10 @@ impl Inner {
         let mut last = 0;
         while let Ok(first) = queued.recv() {
             batch.push(first);
-            let until = (last > 1).then(|| std::time::Instant::now() + GATHER);
+            let gather = if last > 1 { GATHER } else { Duration::ZERO };
+            let deadline = std::time::Instant::now() + gather;
             while batch.len() < MAX_BATCH {
-                let next = match until {
-                    None => queued.try_recv().ok(),
-                    Some(t) => match t.checked_duration_since(std::time::Instant::now()) {
-                        Some(left) => queued.recv_timeout(left).ok(),
-                        None => queued.try_recv().ok(),
-                    },
-                };
-                match next {
+                match crate::queue::recv_by(queued, deadline) {
                     Some(job) => batch.push(job),
                     None => break,
                 }
@@ -665,7 +660,7 @@ impl Inner {
     fn sync_data(&self, file: &File) -> io::Result<()> {
         let slow = self.slow_sync.load(Ordering::SeqCst);
         if slow > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(slow));
+            std::thread::sleep(Duration::from_millis(slow));
         }
         if self.fail_sync.swap(false, Ordering::SeqCst) {
             return Err(io::Error::other("EIO (test)"));

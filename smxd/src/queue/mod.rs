@@ -50,6 +50,21 @@ pub use ibdb::{
 pub use id::{IdGenerator, QueueId};
 pub use iqdb::{Iqdb, IqdbError};
 
+/// The next item on `rx` that comes before `deadline` (when the deadline
+/// has passed, one that is already waiting); `None` if none does. The
+/// writer threads of IBDB and DEFEDB gather their batches with it.
+pub(crate) fn recv_by<T>(
+    rx: &std::sync::mpsc::Receiver<T>,
+    deadline: std::time::Instant,
+) -> Option<T> {
+    let wait = deadline.saturating_duration_since(std::time::Instant::now());
+    if wait.is_zero() {
+        rx.try_recv().ok()
+    } else {
+        rx.recv_timeout(wait).ok()
+    }
+}
+
 /// Settings of the queue, taken from `qmgr { }` and `CDB_base_directory`.
 #[derive(Clone)]
 pub struct QueueConf {

@@ -235,13 +235,7 @@ impl State {
                 };
             let mut batch = vec![first];
             while batch.len() < max {
-                let wait = deadline.saturating_duration_since(Instant::now());
-                let next = if wait.is_zero() {
-                    rx.try_recv().ok()
-                } else {
-                    rx.recv_timeout(wait).ok()
-                };
-                match next {
+                match crate::queue::recv_by(&rx, deadline) {
                     Some(r) => {
                         if !urgent && !r.lazy {
                             // An urgent request ends the lazy wait.
