@@ -150,6 +150,11 @@ fn severity(level: u64) -> u8 {
     }
 }
 
+/// Whether a line at `level` is logged (before [`init`]: up to 9).
+pub fn enabled(level: u64) -> bool {
+    LOGGER.get().map_or(level <= 9, |l| level <= l.level)
+}
+
 /// Logs `msg` for `who` at `level`.
 pub fn log(who: &str, level: u64, msg: &str) {
     let Some(logger) = LOGGER.get() else {

@@ -413,8 +413,8 @@ fn smuggling() {
             failures.push(format!("{name}: {what} (want {want}), extra={extra}"));
         }
     }
-    t.smx.wait_for("from=<smuggler@example.org>", 1, BOUND);
-    let logged = t.smx.count("from=<smuggler@example.org>");
+    t.smx.wait_for(": from=<smuggler@example.org>,", 1, BOUND);
+    let logged = t.smx.count(": from=<smuggler@example.org>,");
     // The QMGR logs every commit; only the control's second message may
     // come from the smuggler.
     let smuggled = logged.saturating_sub(1);
@@ -589,7 +589,7 @@ fn starttls_injection() {
         ),
     );
     assert!(bad.is_empty(), "{bad:?}");
-    assert_eq!(t.smx.count("from=<evil@example.org>"), 0);
+    assert_eq!(t.smx.count(": from=<evil@example.org>,"), 0);
 }
 
 // ---------------------------------------------------------------------
@@ -636,7 +636,7 @@ fn early_talkers() {
         }
     }
     let total = ROUNDS * talks.len();
-    let queued = t.smx.count("from=<early@example.org>");
+    let queued = t.smx.count(": from=<early@example.org>,");
     t.finish(
         "early_talkers",
         &format!(
@@ -870,7 +870,7 @@ fn many_recipients() {
         .smx
         .log()
         .lines()
-        .filter(|l| l.contains("from=<sender@example.org>"))
+        .filter(|l| l.contains(": from=<sender@example.org>,"))
         .filter_map(|l| l.rsplit("nrcpt=").next()?.trim().parse::<u64>().ok())
         .max()
         .unwrap_or(0);
@@ -1124,7 +1124,7 @@ fn slow_loris() {
     assert_eq!(total, kinds.len() * EACH);
     // The dribblers' writes fail once the server has closed them.
     assert_eq!(still_open, 0);
-    assert_eq!(t.smx.count("from=<slow@example.org>"), 0);
+    assert_eq!(t.smx.count(": from=<slow@example.org>,"), 0);
 }
 
 // ---------------------------------------------------------------------

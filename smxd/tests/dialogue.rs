@@ -13,7 +13,9 @@
 //! - `S-CLOSE`: the server closes the connection (nothing more is sent).
 //! - `E: ...`: checks on the backend after the session, run in order:
 //!   `messages = N`, `mails = N`, `message N contains|lacks|ends TEXT`,
-//!   `envelope N has TEXT` (in the envelope's `Debug` form).
+//!   `envelope N has TEXT` (in the envelope's `Debug` form),
+//!   `logged TEXT` / `not-logged TEXT`: some line / no line the session
+//!   logged (at any level up to 10) contains TEXT.
 //!
 //! Both kinds of text accept `{{c*N}}` for `c` repeated N times.
 //!
@@ -36,6 +38,7 @@ const HOST: &str = "mx.test.example";
 struct TestBackend {
     mails: Mutex<usize>,
     messages: Mutex<Vec<(Envelope, Vec<u8>)>>,
+    logged: Mutex<Vec<String>>,
 }
 
 fn local_of(p: &ForwardPath) -> Option<(&str, &str)> {
@@ -46,6 +49,12 @@ fn local_of(p: &ForwardPath) -> Option<(&str, &str)> {
 }
 
 impl Backend for TestBackend {
+    fn logs(&self, level: u64) -> bool {
+        level <= 10
+    }
+    fn log(&self, _level: u64, line: &str) {
+        self.logged.lock().unwrap().push(line.to_string());
+    }
     async fn connect(&self, peer: &Peer) -> Verdict {
         if peer.name.as_deref() == Some("blocked.example") {
             return Verdict::Reject(Reply::new(554, "5.7.1", "Access denied"));
@@ -252,6 +261,14 @@ async fn run_one(path: &Path) -> Result<(), String> {
 }
 
 fn check_backend(b: &TestBackend, check: &str) -> Result<(), String> {
+    for (word, want) in [("logged ", true), ("not-logged ", false)] {
+        if let Some(text) = check.strip_prefix(word) {
+            let logged = b.logged.lock().unwrap();
+            return (logged.iter().any(|l| l.contains(text)) == want)
+                .then_some(())
+                .ok_or_else(|| format!("logged: {logged:#?}"));
+        }
+    }
     let msgs = b.messages.lock().unwrap();
     let words: Vec<&str> = check.splitn(4, ' ').collect();
     match words.as_slice() {

@@ -3,7 +3,8 @@
 //!
 //! - swaks gets `250` for a local recipient, and the message is in the
 //!   queue (content file + IBDB) before the 250;
-//! - relaying is denied (`550 5.7.1`);
+//! - relaying is denied (`550 5.7.1`), and the refusal is logged; with
+//!   `log_level = 10` every session is logged;
 //! - the SMTP smuggling patterns of CVE-2023-51764/51765/51766 sent over a
 //!   real TCP connection never yield a second message;
 //! - after a restart the QMGR recovers the committed transactions;
@@ -95,6 +96,66 @@ fn swaks_gets_250_for_local_mail_and_550_for_relaying() {
     let (ok, out) = run_swaks(&swaks, smx.port, "someone@elsewhere.example");
     assert!(!ok);
     assert!(out.contains("550 5.7.1"), "{out}");
+    // The refusal is logged once, by SMAR, which decided it; the sessions
+    // themselves are not logged at the normal log_level (9).
+    smx.wait_for("RCPT refused: 550 5.7.1", 1, Duration::from_secs(10));
+    let log = smx.log();
+    assert_eq!(
+        smx.count("<someone@elsewhere.example>: relaying denied"),
+        1,
+        "{log}"
+    );
+    assert!(!log.contains("smtps: reject:"), "{log}");
+    assert!(!log.contains("connect from"), "{log}");
+
+    // A refusal the SMTP server decides itself is logged by it, with the
+    // client, the sender and the command.
+    let out = smuggle(smx.port, b"Subject: bare\r\n\r\nbare\nLF");
+    assert!(out.contains("550 5.6.0"), "{out}");
+    smx.wait_for(
+        "smtps: reject: DATA from [127.0.0.1]:",
+        1,
+        Duration::from_secs(10),
+    );
+    let log = smx.log();
+    let line = log.lines().find(|l| l.contains("reject: DATA")).unwrap();
+    assert!(
+        line.contains(": 550 5.6.0 ")
+            && line.ends_with("; from=<a@example.org> helo=<client.example> command=\"DATA\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn log_level_10_logs_every_session_of_the_smtp_server() {
+    let Some(swaks) = swaks() else { return };
+    let dir = TestDir::new("e2e-sessionlog");
+    let smx = Smx::start_with(&dir.0, "localhost lmtp:\n", "", "log_level = 10;");
+    let (ok, out) = run_swaks(&swaks, smx.port, "alice@localhost");
+    assert!(ok, "{out}\n{}", smx.log());
+    let (ok, _) = run_swaks(&swaks, smx.port, "someone@elsewhere.example");
+    assert!(!ok);
+    smx.wait_for(
+        "smtps: disconnect from [127.0.0.1]:",
+        2,
+        Duration::from_secs(10),
+    );
+    let log = smx.log();
+    assert_eq!(smx.count("smtps: connect from [127.0.0.1]:"), 2, "{log}");
+    let ends: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("disconnect from"))
+        .collect();
+    assert!(
+        ends.iter()
+            .any(|l| l.contains(" ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5 duration=")),
+        "{ends:#?}"
+    );
+    assert!(
+        ends.iter()
+            .any(|l| l.contains(" ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4 duration=")),
+        "{ends:#?}"
+    );
 }
 
 /// Reads one (possibly multi-line) reply.
@@ -146,7 +207,7 @@ fn smuggling_patterns_over_tcp_never_make_a_second_message() {
         "\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\n", "\r\n.\r", "\n.\r", "\r.\n", "\r.\r",
     ];
     for end in ends {
-        let before = smx.count("from=<admin@example.org>");
+        let before = smx.count(": from=<admin@example.org>,");
         let body = format!("Subject: first\r\n\r\nfirst{end}{smuggled}");
         let out = smuggle(smx.port, body.as_bytes());
         assert!(out.starts_with("220"), "{out}");
@@ -154,7 +215,7 @@ fn smuggling_patterns_over_tcp_never_make_a_second_message() {
         // transaction of its own.
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(
-            smx.count("from=<admin@example.org>"),
+            smx.count(": from=<admin@example.org>,"),
             before,
             "end {end:?} smuggled a message:\n{out}\n{}",
             smx.log()

@@ -734,9 +734,35 @@ fn bad_certificate_file_exits_78_naming_it() {
 struct Recorder {
     infos: Mutex<Vec<SessionInfo>>,
     messages: Mutex<Vec<(Envelope, Vec<u8>)>>,
+    logged: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    /// The lines logged so far, once one contains `text` (panics after
+    /// [`BOUND`]).
+    async fn wait_logged(&self, text: &str) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + BOUND;
+        loop {
+            let lines = self.logged.lock().unwrap().clone();
+            if lines.iter().any(|l| l.contains(text)) {
+                return lines;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no line with {text:?} in {lines:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Backend for Recorder {
+    fn logs(&self, level: u64) -> bool {
+        level <= 10
+    }
+    fn log(&self, _level: u64, line: &str) {
+        self.logged.lock().unwrap().push(line.to_string());
+    }
     async fn connect(&self, _: &Peer) -> Verdict {
         Verdict::Accept
     }
@@ -865,6 +891,21 @@ async fn verified_client_certificate_and_auth_fill_session_info() {
         ("joe", "PLAIN")
     );
 
+    // The session's end is logged with what TLS and AUTH established.
+    let lines = backend.wait_logged("disconnect from").await;
+    let end = lines
+        .iter()
+        .find(|l| l.contains("disconnect from"))
+        .unwrap();
+    assert!(
+        end.contains(&format!(
+            "helo=<client.test> tls={}:{}:verified auth=PLAIN:joe ehlo=2 starttls=1 auth=1/2 \
+             mail=1 rcpt=1 data=1 quit=1 commands=8/9",
+            tls.version, tls.cipher
+        )),
+        "{end}"
+    );
+
     let (env, content) = backend.messages.lock().unwrap()[0].clone();
     assert_eq!(env.protocol, "ESMTPSA");
     assert_eq!(env.mail.auth.as_deref(), Some("<a@example.org>"));
@@ -936,6 +977,54 @@ async fn auth_replies_and_failure_limit() {
         .unwrap()
         .unwrap_or(0);
     assert_eq!(n, 0, "{rest}");
+
+    // Each refusal is logged with the mechanism only, never what the
+    // client sent with it; an unknown mechanism (504) or a cancel (501) is
+    // a syntax error, only counted.
+    let lines = backend.wait_logged("421 4.7.0").await;
+    let rejects: Vec<&String> = lines.iter().filter(|l| l.starts_with("reject:")).collect();
+    let has = |t: &str| rejects.iter().any(|l| l.contains(t));
+    assert!(has("538 5.7.11"), "{rejects:#?}");
+    assert!(has("535 5.7.8"), "{rejects:#?}");
+    assert!(
+        rejects
+            .iter()
+            .any(|l| l.contains("421 4.7.0") && l.ends_with("command=\"AUTH PLAIN\"")),
+        "{rejects:#?}"
+    );
+    assert!(!has("501 5.0.0") && !has("504 5.5.4"), "{rejects:#?}");
+    for secret in ["AGpvZQ", "am9l", "d3Jvbmc"] {
+        assert!(!lines.iter().any(|l| l.contains(secret)), "{lines:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_tls_handshake_is_logged() {
+    let dir = TestDir::new("tls-handshake-log");
+    let p = pki();
+    let backend = Arc::new(Recorder::default());
+    let port = server(security(&dir.0, &p, false), backend.clone()).await;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut r = BufReader::new(tcp);
+    reply(&mut r).await;
+    say(&mut r, "EHLO client.test\r\n").await;
+    assert!(say(&mut r, "STARTTLS\r\n").await.starts_with("220 2.0.0"));
+    r.get_mut()
+        .write_all(b"this is no TLS client hello\r\n")
+        .await
+        .unwrap();
+    let lines = backend.wait_logged("TLS handshake failed").await;
+    let line = lines.iter().find(|l| l.contains("handshake")).unwrap();
+    assert!(line.starts_with("STARTTLS from [127.0.0.1]:"), "{line}");
+    let lines = backend.wait_logged("disconnect from").await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("starttls=1 commands=2 lost after STARTTLS")),
+        "{lines:#?}"
+    );
 }
 
 // ---------------------------------------------------------------------

@@ -136,7 +136,7 @@ section! {
         id: Option<u64> = opt("id", Kind::Count { min: 0, max: 255, unit: "" }, None),
         /// Timeout for SMTP operations.
         io_timeout: std::time::Duration = opt("io_timeout", Kind::SECONDS, Some("5m")),
-        /// Amount of logging; larger logs more (9 for normal operation).
+        /// Amount of logging; larger logs more (9 for normal operation: refusals the server decides itself; 10 also a connect and a disconnect line per session, with the commands given).
         log_level: u64 = opt("log_level", Kind::count(""), Some("9")),
         /// Logging through syslog.
         log: LogConf = sub(LogConf),

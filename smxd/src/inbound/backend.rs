@@ -216,6 +216,14 @@ impl Backend for QueueBackend {
         }
     }
 
+    fn logs(&self, level: u64) -> bool {
+        crate::logging::enabled(level)
+    }
+
+    fn log(&self, level: u64, line: &str) {
+        crate::component::log_at(&self.who, level, line);
+    }
+
     async fn disconnect(&self, peer: &Peer) {
         // Only a session SMAR accepted (and counted) has a state.
         let Some(addr) = peer.addr else {

@@ -21,6 +21,7 @@
 use super::backend::{AuthInfo, Backend};
 use super::command::READ_LINE_MAX;
 use super::conn::{IoStop, Line};
+use super::events;
 use super::reply::Reply;
 use super::sasl::{self, Credentials, Mechanism, SaslError};
 use super::session::{Flow, Session};
@@ -81,7 +82,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
                 self.tx = None;
                 Flow::Go
             }
-            Err(_) => Flow::Close,
+            Err(e) => {
+                if self.backend.logs(events::REJECT_LEVEL) {
+                    let line = format!(
+                        "STARTTLS from {}: TLS handshake failed{}",
+                        events::peer(&self.info.peer),
+                        if e == IoStop::Timeout {
+                            " (timeout)"
+                        } else {
+                            ""
+                        }
+                    );
+                    self.backend.log(events::REJECT_LEVEL, &line);
+                }
+                self.log.end = Some(events::End::Lost);
+                Flow::Close
+            }
         }
     }
 

@@ -105,6 +105,14 @@ pub trait Backend: Send + Sync {
     fn disconnect(&self, _peer: &Peer) -> impl Future<Output = ()> + Send {
         async {}
     }
+    /// Whether a line at `level` (README §3.5 `log_level`) would be
+    /// logged; the session formats none that would not. The default logs
+    /// nothing.
+    fn logs(&self, _level: u64) -> bool {
+        false
+    }
+    /// Logs one line about the session at `level` (see `events.rs`).
+    fn log(&self, _level: u64, _line: &str) {}
     /// MAIL FROM, after its syntax and the size were checked.
     fn mail(
         &self,

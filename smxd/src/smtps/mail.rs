@@ -36,12 +36,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
             mail.auth = None;
         }
         if let Verdict::Reject(r) = self.backend.mail(&self.info, &sender, &mail).await {
-            return self.send(r);
+            return self.backend_refused(r, |s, r| s.send(r));
         }
         self.counts.transactions += 1;
         self.counts.bad_tx = 0;
         self.counts.invalid_tx = 0;
         self.counts.nop_tx = 0;
+        self.log.sender = sender
+            .0
+            .as_ref()
+            .map_or_else(String::new, |m| m.to_string());
         self.tx = Some(Transaction {
             sender,
             mail,

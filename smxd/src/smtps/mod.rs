@@ -39,6 +39,8 @@
 //!   handshake established; `auth.rs`: STARTTLS (RFC 3207) and AUTH
 //!   (RFC 4954) in the session; `sasl.rs`: PLAIN (RFC 4616) and LOGIN.
 //! - `conn.rs`: buffered reads, timeouts, pipelined reply flushing.
+//! - `events.rs`: what is logged about a session (refusals; `connect` and
+//!   `disconnect` lines with the commands given).
 //! - `session.rs`: the state machine and the limits; `hello.rs`,
 //!   `mail.rs`, `rcpt.rs`, `message.rs`: the commands.
 
@@ -49,6 +51,7 @@ pub mod bdat;
 pub mod command;
 pub mod conn;
 pub mod data;
+pub mod events;
 mod hello;
 mod mail;
 mod message;

@@ -31,8 +31,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
             return self.send(Reply::too_many_recipients());
         }
         match self.backend.rcpt(&self.info, &path, &params).await {
-            Verdict::Reject(r) if r.code >= 500 => self.invalid_address(r),
-            Verdict::Reject(r) => self.send(r),
+            Verdict::Reject(r) if r.code >= 500 => {
+                self.backend_refused(r, |s, r| s.invalid_address(r))
+            }
+            Verdict::Reject(r) => self.backend_refused(r, |s, r| s.send(r)),
             Verdict::Accept => {
                 self.counts.rcpt_session += 1;
                 if let Some(tx) = self.tx.as_mut() {

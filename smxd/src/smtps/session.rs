@@ -30,6 +30,7 @@ use super::backend::{Backend, Peer, Recipient, SessionInfo, Verdict};
 use super::bdat::Chunks;
 use super::command::{self, Command, ParseError, READ_LINE_MAX};
 use super::conn::{Conn, IoStop, Line};
+use super::events::{self, End, SessionLog, REJECT_LEVEL, SESSION_LEVEL};
 use super::reply::Reply;
 use super::stream::MaybeTls;
 use super::Security;
@@ -78,6 +79,8 @@ pub(super) struct Session<'a, S, B> {
     pub(super) info: SessionInfo,
     pub(super) tx: Option<Transaction>,
     pub(super) counts: Counters,
+    /// What is logged about the session (`events.rs`).
+    pub(super) log: SessionLog,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'a, S, B> {
@@ -104,23 +107,32 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'a, S, B> {
             },
             tx: None,
             counts: Counters::default(),
+            log: SessionLog::default(),
         }
     }
 
     /// Runs the session to its end.
-    pub(super) async fn run(self) {
-        let (backend, peer) = (self.backend, self.info.peer.clone());
+    pub(super) async fn run(mut self) {
+        let backend = self.backend;
+        if backend.logs(SESSION_LEVEL) {
+            let line = format!("connect from {}", events::peer(&self.info.peer));
+            backend.log(SESSION_LEVEL, &line);
+        }
         self.serve().await;
-        backend.disconnect(&peer).await;
+        if backend.logs(SESSION_LEVEL) {
+            backend.log(SESSION_LEVEL, &self.log.disconnect_line(&self.info));
+        }
+        backend.disconnect(&self.info.peer).await;
     }
 
-    async fn serve(mut self) {
+    async fn serve(&mut self) {
         if let Verdict::Reject(r) = self.backend.connect(&self.info.peer).await {
+            // The backend logs its own refusals.
             self.send(r);
             return self.conn.close().await;
         }
         if self.conn.has_early_input().await {
-            self.send(Reply::early_talker(self.hostname));
+            self.reject_session(Reply::early_talker(self.hostname));
             return self.conn.close().await;
         }
         self.send(Reply::greeting(self.hostname));
@@ -137,7 +149,31 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'a, S, B> {
         }
     }
 
+    /// Refuses the session instead of the greeting, and logs it.
+    fn reject_session(&mut self, r: Reply) {
+        if self.backend.logs(REJECT_LEVEL) {
+            let line = events::reject_line("CONNECT", &self.info, None, None, &r);
+            self.backend.log(REJECT_LEVEL, &line);
+        }
+        self.send(r);
+    }
+
+    /// One command line: handled, tallied, and its refusal logged.
     async fn command(&mut self, line: &[u8]) -> Flow {
+        self.log.begin(line);
+        let flow = self.dispatch(line).await;
+        if let Some((verb, r)) = self.log.finish() {
+            if self.backend.logs(REJECT_LEVEL) {
+                let sender =
+                    matches!(verb, "RCPT" | "DATA" | "BDAT").then_some(self.log.sender.as_str());
+                let line = events::reject_line(verb, &self.info, sender, Some(line), &r);
+                self.backend.log(REJECT_LEVEL, &line);
+            }
+        }
+        flow
+    }
+
+    async fn dispatch(&mut self, line: &[u8]) -> Flow {
         let cmd = match command::parse(line) {
             Ok(c) => c,
             Err(ParseError::Unknown) => return self.bad_command(Reply::unknown_command()),
@@ -172,6 +208,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'a, S, B> {
             r.soften();
         }
         self.conn.push(&r);
+        self.log.replied(&r);
         if r.closes() {
             Flow::Close
         } else {
@@ -179,10 +216,36 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'a, S, B> {
         }
     }
 
+    /// Answers with the backend's refusal `r` through `f`; the backend
+    /// logs its own refusals, so the session logs only what `f` turned it
+    /// into (a `421` for a §3.10 limit).
+    pub(super) fn backend_refused(
+        &mut self,
+        r: Reply,
+        f: impl FnOnce(&mut Self, Reply) -> Flow,
+    ) -> Flow {
+        let theirs = r.clone();
+        let flow = f(self, r);
+        self.log.hush_if(&theirs);
+        flow
+    }
+
     /// The stream stopped: a timeout is answered, a close is not.
     pub(super) fn stopped(&mut self, e: IoStop) -> Flow {
         if e == IoStop::Timeout {
+            self.log.end = Some(End::Timeout);
+            if self.backend.logs(REJECT_LEVEL) {
+                let line = format!(
+                    "timeout after {} from {}",
+                    self.log.after(),
+                    events::peer(&self.info.peer)
+                );
+                self.backend.log(REJECT_LEVEL, &line);
+            }
             self.send(Reply::timeout(self.hostname));
+            self.log.hush();
+        } else {
+            self.log.end = Some(End::Lost);
         }
         Flow::Close
     }
