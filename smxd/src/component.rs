@@ -187,10 +187,36 @@ pub fn hostname(conf: &Config) -> String {
     })
 }
 
+/// For a "permission denied": who this process runs as and where the
+/// postmaster finds who must own what; empty for any other error.
+pub fn denied_hint(e: &std::io::Error) -> String {
+    if e.kind() != std::io::ErrorKind::PermissionDenied {
+        return String::new();
+    }
+    let uid = nix::unistd::Uid::effective();
+    let name = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name);
+    format!(
+        " (this process runs as user {name}, uid {uid}, which may not write there; \
+         FILES in smxd(8) says who must own the queue directory and the socket directories)"
+    )
+}
+
 /// Binds a component's Unix listening socket at `path` (relative to the
 /// queue directory): creates its directory (with `dir_mode` if given),
-/// removes a socket left by a crash, then binds.
+/// removes a socket left by a crash, then binds. A "permission denied"
+/// says who this process runs as ([`denied_hint`]).
 pub fn bind_unix(path: &Path, dir_mode: Option<u32>) -> std::io::Result<tokio::net::UnixListener> {
+    bind_unix_inner(path, dir_mode)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{e}{}", denied_hint(&e))))
+}
+
+fn bind_unix_inner(
+    path: &Path,
+    dir_mode: Option<u32>,
+) -> std::io::Result<tokio::net::UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;

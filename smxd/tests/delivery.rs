@@ -608,18 +608,20 @@ fn lmtp_delivery_to_dovecot() {
     smx.wait_for("status=sent", 2, Duration::from_secs(10));
 }
 
-/// The quick start of the README: the shipped `etc/` (with another port)
-/// delivers `swaks --to alice@localhost` into alice's Maildir under `var/`.
-#[test]
-fn the_quick_start_configuration_delivers_to_alices_maildir() {
-    let dir = TestDir::new("quickstart");
-    let etc = dir.0.join("etc");
+/// Starts smxd on a copy of the shipped `etc/` in `dir` (another port,
+/// then `edit` applied to smx.conf), its log in `dir/log`; returns the
+/// port and the guard that stops it.
+fn quick_start(dir: &Path, edit: impl Fn(String) -> String) -> (u16, Stop) {
+    let etc = dir.join("etc");
     std::fs::create_dir_all(&etc).unwrap();
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc");
     let port = free_port();
     for e in std::fs::read_dir(&shipped).unwrap().flatten() {
-        let text = std::fs::read_to_string(e.path()).unwrap();
-        let text = text.replace("port = 2525;", &format!("port = {port};"));
+        let mut text = std::fs::read_to_string(e.path()).unwrap();
+        text = text.replace("port = 2525;", &format!("port = {port};"));
+        if e.file_name() == "smx.conf" {
+            text = edit(text);
+        }
         std::fs::write(etc.join(e.file_name()), text).unwrap();
     }
     let child = Command::new(env!("CARGO_BIN_EXE_smxd"))
@@ -627,15 +629,24 @@ fn the_quick_start_configuration_delivers_to_alices_maildir() {
         .arg(etc.join("smx.conf"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("log")).unwrap())
         .spawn()
         .unwrap();
-    let _stop = Stop(child);
+    let stop = Stop(child);
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "smxd does not listen on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (port, stop)
+}
+
+/// The quick start of the README: the shipped `etc/` (with another port)
+/// delivers `swaks --to alice@localhost` into alice's Maildir under `var/`.
+#[test]
+fn the_quick_start_configuration_delivers_to_alices_maildir() {
+    let dir = TestDir::new("quickstart");
+    let (port, _stop) = quick_start(&dir.0, |t| t);
     let (ok, out) = swaks(
         port,
         "someone@example.org",
@@ -657,6 +668,62 @@ fn the_quick_start_configuration_delivers_to_alices_maildir() {
     assert!(!ok && out.contains("550 5.1.1"), "{out}");
     let (ok, out) = swaks(port, "someone@example.org", "someone@example.com", "relay");
     assert!(!ok && out.contains("550 5.7.1"), "{out}");
+}
+
+/// The quick start installed as root with every component but lmtpl
+/// under an unprivileged user (README §3.7 items 4 and 5): the MCP gives
+/// the queue directory it creates to the QMGR's user, lmtpl gives its
+/// socket to the SMTP client's group, and mail reaches alice's Maildir.
+/// Needs root (as CI runs) and the user `nobody`.
+#[test]
+fn the_quick_start_runs_as_nobody_when_started_as_root() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
+    let dir = TestDir::new("quickstart-root");
+    let (port, _stop) = quick_start(&dir.0, |t| {
+        let mut t = t;
+        for section in ["qmgr {", "smar {", "smtps {", "smtpc {"] {
+            assert!(t.contains(section), "{section} not in etc/smx.conf");
+            t = t.replacen(section, &format!("{section}\n    user = nobody;"), 1);
+        }
+        t
+    });
+    let var = dir.0.join("var");
+    let (ok, out) = swaks(port, "someone@example.org", "alice@localhost", "as nobody");
+    let log = || std::fs::read_to_string(dir.0.join("log")).unwrap_or_default();
+    assert!(ok, "{out}\n{}", log());
+    let alice = var.join("mail/alice/Maildir");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while maildir(&alice).is_empty() {
+        assert!(Instant::now() < deadline, "nothing for alice:\n{}", log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(maildir(&alice)[0].contains("as nobody"));
+    use std::os::unix::fs::MetadataExt;
+    let owner = |p: &Path| std::fs::metadata(p).unwrap().uid();
+    assert_eq!(owner(&var), nobody.uid.as_raw());
+    assert_eq!(owner(&var.join("ibdb")), nobody.uid.as_raw());
+    let lmtp = std::fs::metadata(var.join("lmtpsock")).unwrap();
+    assert_eq!((lmtp.uid(), lmtp.gid()), (0, nobody.gid.as_raw()));
+    let log = log();
+    assert!(log.contains("created for the qmgr's user nobody"), "{log}");
+    for c in ["qmgr", "smar", "smtps", "smtpc"] {
+        let pid = log
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("mcp: started {c} pid=")))
+            .unwrap_or_else(|| panic!("{c} not started:\n{log}"));
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            uid.split_whitespace().nth(1) == Some(&nobody.uid.to_string()),
+            "{c}: {uid}"
+        );
+    }
 }
 
 /// Stops smxd (SIGTERM: the MCP stops its components) however the test ends.

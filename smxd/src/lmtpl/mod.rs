@@ -94,7 +94,7 @@ async fn run(loaded: Loaded) -> i32 {
         users,
         maildirs: Maildirs::new(&conf.maildir, &loaded.queue_dir),
     });
-    let listener = match bind(Path::new(&conf.lmtp_socket)) {
+    let listener = match bind(Path::new(&conf.lmtp_socket), smtpc_gid(&loaded.conf)) {
         Ok(l) => l,
         Err(e) => {
             component::log(WHO, format!("{}: {e}", conf.lmtp_socket));
@@ -162,11 +162,31 @@ fn reopen(loaded: &Loaded, agent: &Agent) {
 
 /// Binds `LMTP_socket` (relative to the queue directory, the working
 /// directory), creating its directory and removing a stale socket left by
-/// a crash; the socket gets mode 0660 so that the group of SMTPC may
-/// connect.
-pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+/// a crash; the socket gets mode 0660 and, when lmtpl runs as root and
+/// `group` is given, that group, so that SMTPC may connect.
+pub fn bind(path: &Path, group: Option<nix::unistd::Gid>) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     let l = component::bind_unix(path, None)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(g) = group.filter(|_| nix::unistd::Uid::effective().is_root()) {
+        nix::unistd::chown(path, None, Some(g)).map_err(std::io::Error::from)?;
+    }
     Ok(l)
+}
+
+/// The group the SMTP client runs as (its `group`, else its `user`'s
+/// primary group), which must be able to connect to `LMTP_socket`.
+fn smtpc_gid(conf: &smx_grammar::Config) -> Option<nix::unistd::Gid> {
+    let m = &conf.global.smtpc.mcp;
+    if let Some(g) = &m.group {
+        return nix::unistd::Group::from_name(g)
+            .ok()
+            .flatten()
+            .map(|g| g.gid);
+    }
+    let u = m.user.as_ref()?;
+    nix::unistd::User::from_name(u)
+        .ok()
+        .flatten()
+        .map(|u| u.gid)
 }

@@ -76,6 +76,7 @@ pub fn main(config: &Path) -> i32 {
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
     let qdir = conf_dir.join(&conf.global.queue_directory);
+    let fresh = !qdir.exists();
     if let Err(e) = std::fs::create_dir_all(&qdir).and_then(|()| std::env::set_current_dir(&qdir)) {
         log(format!("queue directory {}: {e}", qdir.display()));
         return EX_OSERR;
@@ -168,6 +169,13 @@ pub fn main(config: &Path) -> i32 {
             listener,
             pass,
         });
+    }
+    if as_root {
+        if let Some(q) = prepared.iter().find(|p| p.comp.name == "qmgr") {
+            if let Some(line) = privilege::queue_owner(&qdir, fresh, q.run_as) {
+                log(line);
+            }
+        }
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -9,6 +9,10 @@
 //! When the MCP does not run as root it starts everything as itself and
 //! ignores `user`/`group` (logged), which is what tests and
 //! unprivileged installations want.
+//!
+//! The queue directory belongs to the QMGR's user ([`queue_owner`], after
+//! README "Directories, Files, and Permissions"): one the MCP creates is
+//! given to it; an existing one it cannot write is reported with the fix.
 
 use nix::unistd::{Gid, Group, Uid, User};
 
@@ -81,6 +85,52 @@ pub fn resolve(
     ))
 }
 
+/// The queue directory and the QMGR's user (README "Directories, Files,
+/// and Permissions": the queue belongs to the QMGR's user). A queue
+/// directory the MCP has just created (`fresh`) is given to that user, so
+/// that an installation started as root with `user` options works at
+/// once; an existing one is left as it is, and if that user cannot create
+/// its files in it the returned line says so and how to fix it. Returns
+/// the line to log, if any.
+pub fn queue_owner(dir: &std::path::Path, fresh: bool, qmgr: RunAs) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = qmgr.uid?;
+    let name = User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name);
+    if fresh {
+        return Some(match nix::unistd::chown(dir, Some(uid), qmgr.gid) {
+            Ok(()) => format!(
+                "queue directory {} created for the qmgr's user {name}",
+                dir.display()
+            ),
+            Err(e) => format!("queue directory {}: chown {name}: {e}", dir.display()),
+        });
+    }
+    let meta = std::fs::metadata(dir).ok()?;
+    let gid = qmgr.gid.map(Gid::as_raw);
+    let mode = meta.mode();
+    let writable = if meta.uid() == uid.as_raw() {
+        mode & 0o300 == 0o300
+    } else if Some(meta.gid()) == gid {
+        mode & 0o030 == 0o030
+    } else {
+        mode & 0o003 == 0o003
+    };
+    (!writable).then(|| {
+        format!(
+            "queue directory {}: the qmgr runs as {name} and may not create its files \
+             there (owner uid {}, mode {:o}); give it to that user (chown {name} {}), \
+             see FILES in smxd(8)",
+            dir.display(),
+            meta.uid(),
+            mode & 0o7777,
+            dir.display()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +141,33 @@ mod tests {
             resolve("qmgr", Some("no-such-user-x"), None, false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r, RunAs::default());
         assert!(note.is_some());
+    }
+
+    #[test]
+    fn a_queue_the_qmgrs_user_cannot_write_is_reported_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("smx-qowner-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A user that owns nothing here (not this process's).
+        let other = Uid::from_raw(Uid::effective().as_raw().wrapping_add(4242));
+        let stranger = RunAs {
+            uid: Some(other),
+            gid: Some(Gid::from_raw(4242)),
+        };
+        let line = queue_owner(&dir, false, stranger).unwrap_or_default();
+        assert!(
+            line.contains("may not create its files") && line.contains("(chown "),
+            "{line}"
+        );
+        // Writable by all: nothing to say; nor without a qmgr user.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(queue_owner(&dir, false, stranger), None);
+        assert_eq!(queue_owner(&dir, false, RunAs::default()), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

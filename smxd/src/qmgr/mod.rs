@@ -50,7 +50,14 @@ async fn run(loaded: Loaded) -> i32 {
     let (queue, recovered) = match Queue::open(&loaded.queue_dir, &qconf) {
         Ok(q) => q,
         Err(e) => {
-            component::log(WHO, format!("cannot open the queue: {e}"));
+            let hint = component::denied_hint(&e);
+            component::log(
+                WHO,
+                format!(
+                    "cannot open the queue in {}: {e}{hint}",
+                    loaded.queue_dir.display()
+                ),
+            );
             return component::EX_TEMPFAIL;
         }
     };
