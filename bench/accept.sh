@@ -34,6 +34,9 @@
 #
 # Temp dirs go to $SMX_BENCH_DIR (default /var/tmp; keep it on a real disk);
 # SMX_BENCH_KEEP=1 keeps them (logs: smx.*/log, pf.*/maillog).
+# SMX_BENCH_ROUNDS=N (default 1) repeats the smtp-source runs N times,
+# smx and Postfix alternated, and reports every round and the round with
+# the median ratio (this machine's runs vary by about +-12%).
 # Needs: smtp-source and postfix (package postfix), python3, bc, time. Run as root
 # (Postfix's master needs it); nothing is started on port 25, and nothing
 # may listen on 127.0.0.1:9.
@@ -41,6 +44,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/common.sh
 msgs=${1:-20000}
+rounds=${SMX_BENCH_ROUNDS:-1}
 sessions=100
 size=4000
 
@@ -74,7 +78,7 @@ printf 'cltaddr:127.0.0.1 RELAY\n' > "$sx/access.txt"
 # The in-memory incoming queue (IQDB, default 8192 entries) is sized for
 # both runs, so that it never refuses the load (452) whatever the
 # deferrals cost.
-smx_conf "$smx_port" $((2 * msgs + 1000)) "retry_min_delay = 1h;" > "$sx/smx.conf"
+smx_conf "$smx_port" $(((rounds + 1) * msgs + 1000)) "retry_min_delay = 1h;" > "$sx/smx.conf"
 "$smxd" -f "$sx/smx.conf" </dev/null >/dev/null 2>"$sx/log" &
 smx_pid=$!
 wait_port "$smx_port"
@@ -87,8 +91,12 @@ mkdir -p "$pf/etc"
     pf_main_cf "$pf"
     cat <<EOF
 relay_domains = example.test
-# Hold everything in the queue: no delivery attempts during the run.
+# Hold everything in the queue: no delivery attempts during the run, and
+# (as smx's retry_min_delay = 1h) no second try of a deferred message.
 defer_transports = smtp, relay
+queue_run_delay = 3600s
+minimal_backoff_time = 3600s
+maximal_backoff_time = 7200s
 EOF
 } > "$pf/etc/main.cf"
 pf_master_cf "$pf_port" "$sessions" > "$pf/etc/master.cf"
@@ -143,19 +151,29 @@ settle() {
     printf '%s: %d of %d deferred, %.1f s after the load ended\n' "$1" "$($2)" "$3" "$t" >&2
 }
 
-echo "smx: smtp-source ..." >&2
-c0=$($proctree cpu "$smx_pid")
-b=$(smx_queued); smx_src=$(source_run "$smx_port" user@example.test); settle smx smx_deferred "$msgs"; check "smx smtp-source" "$b" "$(smx_queued)"
-smx_cpu=$(per_k "$c0" "$($proctree cpu "$smx_pid")") smx_src_cpu=$(src_per_k)
-echo "Postfix: smtp-source ..." >&2
-pf_root=$(pf_master_pid "$pf")
-c0=$($proctree cpu "$pf_root")
-b=$(pf_queued); pf_src=$(source_run "$pf_port" user@example.test); settle Postfix pf_deferred "$msgs"; check "Postfix smtp-source" "$b" "$(pf_queued)"
-pf_cpu=$(per_k "$c0" "$($proctree cpu "$pf_root")") pf_src_cpu=$(src_per_k)
+# The smtp-source rounds, alternated; per round: msgs/s and CPU per 1,000.
+smx_srcs=() pf_srcs=() smx_cpus=() pf_cpus=() smx_src_cpus=() pf_src_cpus=()
+for r in $(seq "$rounds"); do
+    echo "smx: smtp-source (round $r of $rounds) ..." >&2
+    c0=$($proctree cpu "$smx_pid")
+    b=$(smx_queued); v=$(source_run "$smx_port" user@example.test); settle smx smx_deferred $((r * msgs)); check "smx smtp-source" "$b" "$(smx_queued)"
+    smx_srcs+=("$v") smx_cpus+=("$(per_k "$c0" "$($proctree cpu "$smx_pid")")") smx_src_cpus+=("$(src_per_k)")
+    echo "Postfix: smtp-source (round $r of $rounds) ..." >&2
+    pf_root=$(pf_master_pid "$pf")
+    c0=$($proctree cpu "$pf_root")
+    b=$(pf_queued); v=$(source_run "$pf_port" user@example.test); settle Postfix pf_deferred $((r * msgs)); check "Postfix smtp-source" "$b" "$(pf_queued)"
+    pf_srcs+=("$v") pf_cpus+=("$(per_k "$c0" "$($proctree cpu "$pf_root")")") pf_src_cpus+=("$(src_per_k)")
+done
+# The round with the median ratio (the lower middle one for an even count).
+median=$(for i in "${!smx_srcs[@]}"; do echo "$(echo "${smx_srcs[$i]} / ${pf_srcs[$i]}" | bc -l) $i"; done |
+    sort -g | awk '{a[NR] = $2} END {print a[int((NR + 1) / 2)]}')
+smx_src=${smx_srcs[$median]} pf_src=${pf_srcs[$median]}
+smx_cpu=${smx_cpus[$median]} pf_cpu=${pf_cpus[$median]}
+smx_src_cpu=${smx_src_cpus[$median]} pf_src_cpu=${pf_src_cpus[$median]}
 echo "smx: smtp-load ..." >&2
-b=$(smx_queued); smx_load=$(load_run "$smx_port" user@example.test); settle smx smx_deferred $((2 * msgs)); check "smx smtp-load" "$b" "$(smx_queued)"
+b=$(smx_queued); smx_load=$(load_run "$smx_port" user@example.test); settle smx smx_deferred $(((rounds + 1) * msgs)); check "smx smtp-load" "$b" "$(smx_queued)"
 echo "Postfix: smtp-load ..." >&2
-b=$(pf_queued); pf_load=$(load_run "$pf_port" user@example.test); settle Postfix pf_deferred $((2 * msgs)); check "Postfix smtp-load" "$b" "$(pf_queued)"
+b=$(pf_queued); pf_load=$(load_run "$pf_port" user@example.test); settle Postfix pf_deferred $(((rounds + 1) * msgs)); check "Postfix smtp-load" "$b" "$(pf_queued)"
 echo "smx:     $smx_load" >&2
 echo "Postfix: $pf_load" >&2
 # Both must have held the mail: every message deferred, none delivered.
@@ -178,6 +196,16 @@ printf '| smx / Postfix | %.2fx | %.2fx | %.2fx | %.2fx | %.2fx |\n' \
     "$(ratio "$(field "$smx_load" p50_ms)" "$(field "$pf_load" p50_ms)")" \
     "$(ratio "$(field "$smx_load" p99_ms)" "$(field "$pf_load" p99_ms)")" \
     "$(ratio "$(field "$smx_load" max_ms)" "$(field "$pf_load" max_ms)")"
+if [ "$rounds" -gt 1 ]; then
+    echo
+    echo "| smtp-source round | smx msgs/s | Postfix msgs/s | smx / Postfix | CPU s per 1,000 msgs smx / Postfix |"
+    echo "|---|---:|---:|---:|---:|"
+    for i in "${!smx_srcs[@]}"; do
+        mark=""; [ "$i" = "$median" ] && mark=" (median)"
+        printf '| %d%s | %.0f | %.0f | %.2fx | %.3f / %.3f |\n' $((i + 1)) "$mark" "${smx_srcs[$i]}" "${pf_srcs[$i]}" \
+            "$(ratio "${smx_srcs[$i]}" "${pf_srcs[$i]}")" "${smx_cpus[$i]}" "${pf_cpus[$i]}"
+    done
+fi
 echo
 echo "| smtp-source run, CPU s per 1,000 msgs | the MTA (all its processes, until all deferred) | the load client (smtp-source) |"
 echo "|---|---:|---:|"
