@@ -7,24 +7,62 @@
 
 use crate::smtps::address::{self, ForwardPath, MailParams, ParamContext, RcptParams, ReversePath};
 use crate::smtps::command::{self, Command, ParseError};
+use crate::smtps::{events, sasl};
 use crate::smtps::{serve, Backend, Envelope, Peer, Reply, SessionInfo, Verdict};
 use smx_grammar::config::SmtpsConf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// One client line as an AUTH response (base64, `*`, `=`): a decoded
+/// PLAIN message yields a user and password without NUL, a LOGIN field is
+/// the text decoded; and as log text: what [`events::printable`] makes of
+/// it is printable ASCII without a bare `"`, and [`events::command`] keeps
+/// no more than the mechanism of an AUTH line.
+fn check_sasl_and_log(line: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(line) {
+        if let Ok(msg) = sasl::decode(text) {
+            if let Ok(c) = sasl::plain(&msg) {
+                assert!(!c.user.is_empty() && !c.user.contains('\0') && !c.password.contains('\0'));
+            }
+            if let Ok(field) = sasl::login_field(&msg) {
+                assert_eq!(field.as_bytes(), msg.as_slice());
+                assert_eq!(sasl::decode(&sasl::encode(&field)).ok(), Some(msg));
+            }
+        }
+    }
+    let p = events::printable(line);
+    assert!(p.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{p:?}");
+    assert!(p.len() <= events::TEXT_MAX * 4 + 3, "{}", p.len());
+    let unescaped_quote = p
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[1] == b'"' && w[0] != b'\\');
+    assert!(!unescaped_quote && !p.starts_with('"'), "{p:?}");
+    let logged = events::command(line);
+    let mut words = line.split(|&b| b == b' ');
+    if words
+        .next()
+        .is_some_and(|v| v.eq_ignore_ascii_case(b"AUTH"))
+    {
+        assert!(logged.split(' ').count() <= 2, "{logged:?}");
+    }
+}
+
 /// `smtp_command`: every line of `bytes` (split at LF, a final CR dropped,
 /// lines with another CR skipped as the reader drops them) through
 /// [`command::parse`]; MAIL and RCPT arguments through the path and
 /// parameter parsers in four session contexts. An accepted path must print
 /// as a path that parses back to itself; an error reply must be a
-/// well-formed 4xx/5xx reply.
+/// well-formed 4xx/5xx reply. Each line also goes through the SASL
+/// decoders and the log-line sanitizers ([`check_sasl_and_log`]).
 pub fn smtp_command(bytes: &[u8]) {
     for line in bytes.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.contains(&b'\r') {
             continue;
         }
+        check_sasl_and_log(line);
         match command::parse(line) {
             Ok(cmd) => {
                 assert!(
