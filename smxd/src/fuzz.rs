@@ -211,9 +211,9 @@ impl Backend for AcceptAll {
     async fn rcpt(&self, _: &SessionInfo, _: &ForwardPath, _: &RcptParams) -> Verdict {
         Verdict::Accept
     }
-    async fn deliver(&self, envelope: &Envelope, content: &[u8]) -> Result<String, Reply> {
+    async fn deliver(&self, envelope: &Envelope, content: Vec<u8>) -> Result<String, Reply> {
         let mut m = self.messages.lock().unwrap_or_else(|e| e.into_inner());
-        m.push((envelope.clone(), content.to_vec()));
+        m.push((envelope.clone(), content));
         Ok(format!("FUZZ{}", m.len()))
     }
 }

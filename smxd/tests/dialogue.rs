@@ -3,7 +3,9 @@
 //!
 //! Transcript lines:
 //! - `# text`: comment; `# conf: ...` the body of the `smtps { }` section;
-//!   `# peer: name` the client's name (`blocked.example` is refused).
+//!   `# peer: name` the client's name (`blocked.example` is refused);
+//!   `# budget: N` the octets of content the backend lets sessions hold
+//!   (`smtps::budget`; none by default).
 //! - `C: text`: a command line, CRLF appended. Consecutive `C:`/`C-RAW:`
 //!   lines are sent in one write (pipelining).
 //! - `C-RAW: bytes`: raw bytes, nothing appended; escapes `\r \n \t \\ \xNN`.
@@ -26,6 +28,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use smxd::smtps::address::{ForwardPath, MailParams, RcptParams, ReversePath};
+use smxd::smtps::budget::ContentBudget;
 use smxd::smtps::{serve, Backend, Envelope, Peer, Reply, SessionInfo, Verdict};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -39,6 +42,7 @@ struct TestBackend {
     mails: Mutex<usize>,
     messages: Mutex<Vec<(Envelope, Vec<u8>)>>,
     logged: Mutex<Vec<String>>,
+    budget: Option<Arc<ContentBudget>>,
 }
 
 fn local_of(p: &ForwardPath) -> Option<(&str, &str)> {
@@ -54,6 +58,9 @@ impl Backend for TestBackend {
     }
     fn log(&self, _level: u64, line: &str) {
         self.logged.lock().unwrap().push(line.to_string());
+    }
+    fn content_budget(&self) -> Option<Arc<ContentBudget>> {
+        self.budget.clone()
     }
     async fn connect(&self, peer: &Peer) -> Verdict {
         if peer.name.as_deref() == Some("blocked.example") {
@@ -89,7 +96,7 @@ impl Backend for TestBackend {
             Some(_) => Verdict::Reject(Reply::new(550, "5.7.1", "Relaying denied")),
         }
     }
-    async fn deliver(&self, envelope: &Envelope, content: &[u8]) -> Result<String, Reply> {
+    async fn deliver(&self, envelope: &Envelope, content: Vec<u8>) -> Result<String, Reply> {
         if envelope
             .recipients
             .iter()
@@ -98,7 +105,7 @@ impl Backend for TestBackend {
             return Err(Reply::new(451, "4.3.0", "Queue write failed"));
         }
         let mut m = self.messages.lock().unwrap();
-        m.push((envelope.clone(), content.to_vec()));
+        m.push((envelope.clone(), content));
         Ok(format!("Q{}", m.len()))
     }
 }
@@ -162,7 +169,11 @@ async fn run_one(path: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let mut conf_body = String::new();
     let mut peer = Peer::default();
+    let mut budget = None;
     for line in text.lines() {
+        if let Some(n) = line.strip_prefix("# budget:") {
+            budget = Some(ContentBudget::new(n.trim().parse().unwrap()));
+        }
         if let Some(c) = line.strip_prefix("# conf:") {
             conf_body.push_str(c);
             conf_body.push(' ');
@@ -171,7 +182,10 @@ async fn run_one(path: &Path) -> Result<(), String> {
         }
     }
     let conf = Arc::new(conf_of(&conf_body));
-    let backend = Arc::new(TestBackend::default());
+    let backend = Arc::new(TestBackend {
+        budget: budget.clone(),
+        ..TestBackend::default()
+    });
     let (client, server) = tokio::io::duplex(1 << 20);
     let (rd, mut wr) = tokio::io::split(client);
     let mut rd = BufReader::new(rd);
@@ -256,6 +270,15 @@ async fn run_one(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("server panicked: {e}"))?;
     for (lineno, check) in checks {
         check_backend(&backend, &check).map_err(|m| format!("line {lineno}: `{check}`: {m}"))?;
+    }
+    // Every message gave its share of the budget back.
+    if let Some(b) = budget {
+        if b.used() != 0 {
+            return Err(format!(
+                "{} octets of the content budget still held",
+                b.used()
+            ));
+        }
     }
     Ok(())
 }

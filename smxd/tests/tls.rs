@@ -773,9 +773,9 @@ impl Backend for Recorder {
         self.infos.lock().unwrap().push(s.clone());
         Verdict::Accept
     }
-    async fn deliver(&self, e: &Envelope, content: &[u8]) -> Result<String, Reply> {
+    async fn deliver(&self, e: &Envelope, content: Vec<u8>) -> Result<String, Reply> {
         let mut m = self.messages.lock().unwrap();
-        m.push((e.clone(), content.to_vec()));
+        m.push((e.clone(), content));
         Ok(format!("Q{}", m.len()))
     }
 }

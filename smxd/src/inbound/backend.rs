@@ -38,6 +38,9 @@ pub struct QueueBackend {
     pub who: String,
     /// When the QMGR last said it has room ([`ROOM_FRESH`]).
     pub room_yes: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The message content the sessions of this process may hold in
+    /// memory together (`smtps::budget`).
+    pub budget: std::sync::Arc<crate::smtps::budget::ContentBudget>,
 }
 
 /// How long the QMGR's "there is room" stays good for the next MAIL: under
@@ -216,6 +219,10 @@ impl Backend for QueueBackend {
         }
     }
 
+    fn content_budget(&self) -> Option<std::sync::Arc<crate::smtps::budget::ContentBudget>> {
+        Some(self.budget.clone())
+    }
+
     fn logs(&self, level: u64) -> bool {
         crate::logging::enabled(level)
     }
@@ -313,7 +320,7 @@ impl Backend for QueueBackend {
         }
     }
 
-    async fn deliver(&self, env: &Envelope, content: &[u8]) -> Result<String, Reply> {
+    async fn deliver(&self, env: &Envelope, content: Vec<u8>) -> Result<String, Reply> {
         // No `Room` question here: the commit checks disk space and IQDB
         // itself, and a refused commit removes the content file.
         let id = self.ids.next_id();
@@ -336,7 +343,7 @@ impl Backend for QueueBackend {
             return Ok(id.to_string());
         }
         // The directory entry is fsynced by the QMGR's commit.
-        let size = self.cdb.store(id, content.to_vec()).await.map_err(|e| {
+        let size = self.cdb.store(id, content).await.map_err(|e| {
             crate::component::log(
                 &self.who,
                 format!("{id}: cannot write the content file: {e}"),
@@ -410,6 +417,7 @@ mod tests {
             cdb,
             who: "test".into(),
             room_yes: std::sync::Mutex::new(None),
+            budget: crate::smtps::budget::ContentBudget::new(crate::smtps::budget::MIN_BUDGET),
         };
         let ctx = crate::smtps::address::ParamContext {
             esmtp: true,
@@ -445,7 +453,7 @@ mod tests {
             let _ = tokio::io::AsyncReadExt::read(&mut theirs, &mut buf).await;
         });
         let reply = b
-            .deliver(&env, b"Subject: x\r\n\r\nbody\r\n")
+            .deliver(&env, b"Subject: x\r\n\r\nbody\r\n".to_vec())
             .await
             .unwrap_err();
         dead.await.unwrap();
@@ -467,7 +475,7 @@ mod tests {
             }
         }));
         let reply = b
-            .deliver(&env, b"Subject: x\r\n\r\nbody\r\n")
+            .deliver(&env, b"Subject: x\r\n\r\nbody\r\n".to_vec())
             .await
             .unwrap_err();
         assert_eq!(reply.code, 452);

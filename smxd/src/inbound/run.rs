@@ -26,6 +26,7 @@ use crate::proto::{QmgrAnswer, SmtpsRequest};
 use crate::queue::cdb::Cdb;
 use crate::queue::id::IdGenerator;
 use crate::smtps::backend::Peer;
+use crate::smtps::budget::{budget_for, ContentBudget};
 use crate::smtps::tls::ServerTls;
 use crate::smtps::Security;
 use smx_grammar::config::SmtpsConf;
@@ -209,6 +210,7 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
         cdb,
         who: who.clone(),
         room_yes: std::sync::Mutex::new(None),
+        budget: ContentBudget::new(budget_for(conf.max_message_size)),
     });
     let host = Arc::new(hostname(&loaded));
     let slots = Arc::new(Semaphore::new(

@@ -113,6 +113,11 @@ pub trait Backend: Send + Sync {
     }
     /// Logs one line about the session at `level` (see `events.rs`).
     fn log(&self, _level: u64, _line: &str) {}
+    /// The budget of message content the sessions may hold in memory
+    /// together (`budget.rs`); the default sets none.
+    fn content_budget(&self) -> Option<std::sync::Arc<super::budget::ContentBudget>> {
+        None
+    }
     /// MAIL FROM, after its syntax and the size were checked.
     fn mail(
         &self,
@@ -129,11 +134,12 @@ pub trait Backend: Send + Sync {
         p: &RcptParams,
     ) -> impl Future<Output = Verdict> + Send;
     /// Stores one accepted message durably (`content` starts with the
-    /// server's `Received:` header and ends in CRLF) and returns its queue
-    /// id; only after it returns `Ok` does the session answer `250`.
+    /// server's `Received:` header and ends in CRLF; it is given, not lent,
+    /// so that storing it needs no copy) and returns its queue id; only
+    /// after it returns `Ok` does the session answer `250`.
     fn deliver(
         &self,
         envelope: &Envelope,
-        content: &[u8],
+        content: Vec<u8>,
     ) -> impl Future<Output = Result<String, Reply>> + Send;
 }

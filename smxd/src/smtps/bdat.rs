@@ -16,29 +16,55 @@
 //!   with the same `550 5.6.0` as in DATA: smx never stores text that a
 //!   later DATA hop could split differently.
 
+use super::budget::{ContentBudget, Held};
+use std::sync::Arc;
+
 /// The chunks of one transaction.
 #[derive(Debug, Default)]
 pub struct Chunks {
     message: Vec<u8>,
     size: u64,
     too_big: bool,
+    over_budget: bool,
+    held: Held,
 }
 
 impl Chunks {
-    /// Appends part of a chunk; stops storing beyond `limit` (0: none).
+    /// No chunk yet; the content is held against `budget` (`budget.rs`).
+    pub fn new(budget: Option<Arc<ContentBudget>>) -> Chunks {
+        Chunks {
+            held: Held::new(budget),
+            ..Chunks::default()
+        }
+    }
+
+    /// Appends part of a chunk; stops storing beyond `limit` (0: none) or
+    /// when the budget has no room.
     pub fn push(&mut self, bytes: &[u8], limit: u64) {
         self.size += bytes.len() as u64;
         if limit > 0 && self.size > limit {
             self.too_big = true;
         }
-        if !self.too_big {
+        if self.too_big || self.over_budget {
+            return;
+        }
+        if self.held.grow(bytes.len() as u64) {
             self.message.extend_from_slice(bytes);
+        } else {
+            self.over_budget = true;
+            self.message = Vec::new();
+            self.held = Held::default();
         }
     }
 
     /// True once the limit was exceeded.
     pub fn too_big(&self) -> bool {
         self.too_big
+    }
+
+    /// True once the budget had no room (`452 4.3.1`).
+    pub fn over_budget(&self) -> bool {
+        self.over_budget
     }
 
     /// Total octets received.
@@ -49,6 +75,11 @@ impl Chunks {
     /// The message.
     pub fn into_message(self) -> Vec<u8> {
         self.message
+    }
+
+    /// The message and its share of the budget.
+    pub fn into_held(self) -> (Vec<u8>, Held) {
+        (self.message, self.held)
     }
 }
 

@@ -25,6 +25,9 @@
 //! content is no longer stored (memory stays bounded) but the reader goes on
 //! to the end of data, then the session answers `552 5.3.4`.
 
+use super::budget::{ContentBudget, Held};
+use std::sync::Arc;
+
 /// Room reserved for a message before it is read.
 const INITIAL_ROOM: usize = 16_384;
 
@@ -56,6 +59,9 @@ pub struct Content {
     pub bare_newline: bool,
     /// The size limit was exceeded.
     pub too_big: bool,
+    /// The process's content budget had no room for the message
+    /// (`budget.rs`); what was read is dropped.
+    pub over_budget: bool,
 }
 
 /// Incremental DATA reader.
@@ -64,11 +70,17 @@ pub struct DataReader {
     state: State,
     limit: u64,
     content: Content,
+    held: Held,
 }
 
 impl DataReader {
     /// A reader that stores at most `limit` octets (0: no limit).
     pub fn new(limit: u64) -> Self {
+        DataReader::with_budget(limit, None)
+    }
+
+    /// [`DataReader::new`], the content also held against `budget`.
+    pub fn with_budget(limit: u64, budget: Option<Arc<ContentBudget>>) -> Self {
         DataReader {
             state: State::LineStart,
             limit,
@@ -82,7 +94,9 @@ impl DataReader {
                 size: 0,
                 bare_newline: false,
                 too_big: false,
+                over_budget: false,
             },
+            held: Held::new(budget),
         }
     }
 
@@ -91,8 +105,16 @@ impl DataReader {
         if self.limit > 0 && self.content.size > self.limit {
             self.content.too_big = true;
         }
-        if !self.content.too_big {
+        if self.content.too_big || self.content.over_budget {
+            return;
+        }
+        if self.held.grow(bytes.len() as u64) {
             self.content.message.extend_from_slice(bytes);
+        } else {
+            // No room: what was kept goes, with its share of the budget.
+            self.content.over_budget = true;
+            self.content.message = Vec::new();
+            self.held = Held::default();
         }
     }
 
@@ -182,6 +204,12 @@ impl DataReader {
     /// The content read.
     pub fn finish(self) -> Content {
         self.content
+    }
+
+    /// The content read, and its share of the budget (given back when
+    /// dropped).
+    pub fn finish_held(self) -> (Content, Held) {
+        (self.content, self.held)
     }
 }
 

@@ -7,6 +7,8 @@
 //! server adds, must not exceed `max_hops`; otherwise `554 5.4.6`.
 
 use super::backend::{Backend, Envelope};
+use super::bdat::Chunks;
+use super::budget::Held;
 use super::data::{count_received, has_bare_newline, DataReader};
 use super::received::received;
 use super::reply::Reply;
@@ -35,11 +37,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
             return self.refuse(r);
         }
         self.send(Reply::start_data());
-        let mut reader = DataReader::new(self.conf.max_message_size);
+        let mut reader =
+            DataReader::with_budget(self.conf.max_message_size, self.backend.content_budget());
         if let Err(e) = self.conn.read_until(|b| reader.feed(b)).await {
             return self.stopped(e);
         }
-        let content = reader.finish();
+        let (content, held) = reader.finish_held();
         let Some(tx) = self.tx.take() else {
             return self.send(Reply::local_error());
         };
@@ -49,7 +52,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
         if content.too_big {
             return self.send(Reply::size_exceeded());
         }
-        self.accept_message(tx, content.message).await
+        if content.over_budget {
+            return self.send(Reply::no_room_for_message());
+        }
+        self.accept_message(tx, content.message, held).await
     }
 
     pub(super) async fn bdat(&mut self, size: u64, last: bool) -> Flow {
@@ -66,13 +72,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
             .tx
             .as_mut()
             .and_then(|tx| tx.chunks.take())
-            .unwrap_or_default();
+            .unwrap_or_else(|| Chunks::new(self.backend.content_budget()));
         if let Err(e) = self.conn.read_exact(size, |b| chunks.push(b, limit)).await {
             return self.stopped(e);
         }
         if chunks.too_big() {
             self.tx = None;
             return self.send(Reply::size_exceeded());
+        }
+        if chunks.over_budget() {
+            self.tx = None;
+            return self.send(Reply::no_room_for_message());
         }
         if !last {
             if let Some(tx) = self.tx.as_mut() {
@@ -83,7 +93,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
         let Some(tx) = self.tx.take() else {
             return self.send(Reply::local_error());
         };
-        let mut message = chunks.into_message();
+        let (mut message, held) = chunks.into_held();
         if has_bare_newline(&message) {
             return self.send(Reply::bare_newline_in_data());
         }
@@ -93,10 +103,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
         if !message.is_empty() && !message.ends_with(b"\r\n") {
             message.extend_from_slice(b"\r\n");
         }
-        self.accept_message(tx, message).await
+        self.accept_message(tx, message, held).await
     }
 
-    async fn accept_message(&mut self, tx: Transaction, message: Vec<u8>) -> Flow {
+    /// `held`: the message's share of the content budget, given back when
+    /// the backend has stored it (or refused it).
+    async fn accept_message(&mut self, tx: Transaction, message: Vec<u8>, mut held: Held) -> Flow {
         if count_received(&message) + 1 > self.conf.max_hops {
             return self.send(Reply::too_many_hops());
         }
@@ -120,9 +132,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
             for_rcpt.as_deref(),
             SystemTime::now(),
         );
-        let mut content = Vec::with_capacity(header.len() + message.len());
-        content.extend_from_slice(header.as_bytes());
-        content.extend_from_slice(&message);
+        if !held.grow(header.len() as u64) {
+            return self.send(Reply::no_room_for_message());
+        }
+        // The header goes in front in the same buffer: no second copy of
+        // the message.
+        let mut content = message;
+        content.splice(0..0, header.bytes());
         let envelope = Envelope {
             client: self.info.peer.clone(),
             helo,
@@ -131,7 +147,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'_, S, B> {
             mail: tx.mail,
             recipients: tx.recipients,
         };
-        match self.backend.deliver(&envelope, &content).await {
+        match self.backend.deliver(&envelope, content).await {
             Ok(id) => {
                 self.counts.nop_between = 0;
                 self.send(Reply::queued(&id))

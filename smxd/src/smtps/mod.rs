@@ -34,6 +34,8 @@
 //! - `address.rs`: paths and MAIL/RCPT parameters.
 //! - `data.rs`: DATA framing (smuggling-proof; bare CR/LF decision there).
 //! - `bdat.rs`: CHUNKING rules.
+//! - `budget.rs`: the content all sessions of a process may hold in memory
+//!   together (`452 4.3.1` beyond it).
 //! - `received.rs`: the `Received:` header.
 //! - `stream.rs`, `tls.rs`: plaintext-or-TLS stream, certificates, what a
 //!   handshake established; `auth.rs`: STARTTLS (RFC 3207) and AUTH
@@ -48,6 +50,7 @@ pub mod address;
 mod auth;
 pub mod backend;
 pub mod bdat;
+pub mod budget;
 pub mod command;
 pub mod conn;
 pub mod data;

@@ -257,6 +257,14 @@ impl Reply {
     pub fn size_exceeded() -> Self {
         Reply::new(552, "5.3.4", "Message size exceeds fixed limit")
     }
+    /// The process holds as much message content as it may (`budget.rs`).
+    pub fn no_room_for_message() -> Self {
+        Reply::new(
+            452,
+            "4.3.1",
+            "Insufficient system storage for the message now; try again later",
+        )
+    }
     /// `max_recipients_per_transaction` / `_per_session` reached.
     pub fn too_many_recipients() -> Self {
         Reply::new(452, "4.5.3", "Error: too many recipients")
