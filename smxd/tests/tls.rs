@@ -828,18 +828,25 @@ async fn server(security: Security, backend: Arc<Recorder>) -> u16 {
     port
 }
 
+/// Connects to `port`, reads the greeting, says EHLO; returns the stream
+/// and the EHLO reply.
+async fn ehlo_session(port: u16) -> (BufReader<tokio::net::TcpStream>, String) {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut r = BufReader::new(tcp);
+    reply(&mut r).await;
+    let ehlo = say(&mut r, "EHLO client.test\r\n").await;
+    (r, ehlo)
+}
+
 /// Greeting, EHLO, STARTTLS, handshake (with `cert`), EHLO again.
 async fn tls_session(
     port: u16,
     p: &Pki,
     cert: Option<(&str, &str)>,
 ) -> BufReader<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let mut r = BufReader::new(tcp);
-    reply(&mut r).await;
-    say(&mut r, "EHLO client.test\r\n").await;
+    let (mut r, _) = ehlo_session(port).await;
     assert!(say(&mut r, "STARTTLS\r\n").await.starts_with("220 2.0.0"));
     let tls = p
         .connector(cert)
@@ -946,12 +953,7 @@ async fn auth_replies_and_failure_limit() {
     let port = server(security(&dir.0, &p, false), backend.clone()).await;
 
     // Before STARTTLS: 538, AUTH not advertised.
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let mut r = BufReader::new(tcp);
-    reply(&mut r).await;
-    let ehlo = say(&mut r, "EHLO client.test\r\n").await;
+    let (mut r, ehlo) = ehlo_session(port).await;
     assert!(!ehlo.contains("AUTH"), "{ehlo}");
     let plain = say(&mut r, "AUTH PLAIN AGpvZQBzZWNyZXQ=\r\n").await;
     assert!(plain.starts_with("538 5.7.11"), "{plain}");
@@ -1004,12 +1006,7 @@ async fn a_failed_tls_handshake_is_logged() {
     let p = pki();
     let backend = Arc::new(Recorder::default());
     let port = server(security(&dir.0, &p, false), backend.clone()).await;
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let mut r = BufReader::new(tcp);
-    reply(&mut r).await;
-    say(&mut r, "EHLO client.test\r\n").await;
+    let (mut r, _) = ehlo_session(port).await;
     assert!(say(&mut r, "STARTTLS\r\n").await.starts_with("220 2.0.0"));
     r.get_mut()
         .write_all(b"this is no TLS client hello\r\n")
