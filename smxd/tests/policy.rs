@@ -665,6 +665,35 @@ mod in_process {
         assert!(c.reply.is_success(), "{c:?}");
     }
 
+    /// What each request did to the connection counts, as `server.rs`
+    /// keeps them to release the sessions of an SMTP server that dies:
+    /// counted only when let in, uncounted at the end, IPv4 only.
+    #[test]
+    fn handle_counted_reports_what_was_counted() {
+        use smxd::smar::Counted;
+        let t = start("cltaddr:10.1 REJECT\n", access());
+        let count = |req| t.rt.block_on(t.smar.handle_counted(req)).1;
+        let connect = |c: &str| SmarRequest::Connect {
+            server: None,
+            client: ip(c),
+        };
+        let v4 = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+        assert_eq!(count(connect("10.9.9.9")), Counted::Opened(v4("10.9.9.9")));
+        assert_eq!(count(connect("10.1.2.3")), Counted::Nothing, "refused");
+        assert_eq!(count(connect("2001:db8::1")), Counted::Nothing, "IPv6");
+        let end = SmarRequest::Disconnect {
+            client: ip("10.9.9.9"),
+        };
+        assert_eq!(count(end), Counted::Closed(v4("10.9.9.9")));
+        let mail = SmarRequest::Mail {
+            server: None,
+            client: ip("10.9.9.9"),
+            sender: "a@far.test".into(),
+            session: SessionPolicy::default(),
+        };
+        assert_eq!(count(mail), Counted::Nothing);
+    }
+
     #[test]
     fn cltaddr_relay_and_quick_relay() {
         let t = start(

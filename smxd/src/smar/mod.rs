@@ -55,6 +55,25 @@ pub struct Smar {
     conns: conncontrol::Counter,
 }
 
+/// What a request did to SMAR's connection counts (README §3.8 item 17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Nothing.
+    Nothing,
+    /// A session of this client was let in and counted.
+    Opened(std::net::Ipv4Addr),
+    /// A session of this client ended and was uncounted.
+    Closed(std::net::Ipv4Addr),
+}
+
+/// The client address connection control counts: IPv4 only.
+fn v4(client: Option<std::net::IpAddr>) -> Option<std::net::Ipv4Addr> {
+    match client {
+        Some(std::net::IpAddr::V4(ip)) => Some(ip),
+        _ => None,
+    }
+}
+
 impl Smar {
     /// A resolver over `tables` and `dns`; `who` prefixes its log lines.
     pub fn new(tables: Tables, dns: Dns, who: &str) -> Smar {
@@ -112,54 +131,86 @@ impl Smar {
     /// A session counted by connection control ended, or was refused
     /// after it was counted.
     fn uncount(&self, client: Option<std::net::IpAddr>) {
-        if let Some(std::net::IpAddr::V4(ip)) = client {
+        if let Some(ip) = v4(client) {
             self.conns.disconnect(ip);
         }
     }
 
     /// Answers one request.
     pub async fn handle(&self, req: SmarRequest) -> SmarAnswer {
-        let tables = self.tables();
+        self.handle_counted(req).await.0
+    }
+
+    /// Answers one request, and says what it did to the connection counts
+    /// (so that `server.rs` can release the sessions of an SMTP server
+    /// that goes away, without knowing the counting rules).
+    pub async fn handle_counted(&self, req: SmarRequest) -> (SmarAnswer, Counted) {
         match req {
             SmarRequest::Disconnect { client } => {
                 self.uncount(client);
-                SmarAnswer::Connect {
+                let answer = SmarAnswer::Connect {
                     reply: None,
                     session: Default::default(),
-                }
+                };
+                (answer, v4(client).map_or(Counted::Nothing, Counted::Closed))
             }
-            SmarRequest::Connect { server, client } => {
-                if let Some(std::net::IpAddr::V4(ip)) = client {
-                    let now = std::time::Instant::now();
-                    if let Some(r) = self.conns.connect(&tables.conn_limits, ip, now) {
-                        self.log(format!("connect from {ip}: refused: {r}"));
-                        return SmarAnswer::Connect {
-                            reply: Some(r),
-                            session: Default::default(),
-                        };
-                    }
-                }
-                let sp = tables.server(server.as_deref());
-                match checks::connect(&tables, &self.dns, &sp, client).await {
-                    Ok((reply, session)) => {
-                        if let Some(r) = &reply {
-                            self.uncount(client);
-                            self.log(format!("connect from {}: refused: {r}", show(client)));
-                        }
-                        SmarAnswer::Connect { reply, session }
-                    }
-                    Err(Temporary(why)) => {
-                        self.uncount(client);
-                        self.log(format!(
-                            "connect from {}: check failed: {why}",
-                            show(client)
-                        ));
-                        SmarAnswer::Connect {
-                            reply: Some(rcpt::tempfail()),
-                            session: Default::default(),
-                        }
-                    }
-                }
+            SmarRequest::Connect { server, client } => self.connect(server, client).await,
+            other => (self.check(other).await, Counted::Nothing),
+        }
+    }
+
+    /// `Connect`: connection control (a session let in is counted), then
+    /// the access-map checks; a session they refuse is uncounted.
+    async fn connect(
+        &self,
+        server: Option<String>,
+        client: Option<std::net::IpAddr>,
+    ) -> (SmarAnswer, Counted) {
+        let tables = self.tables();
+        let refused = |reply| SmarAnswer::Connect {
+            reply: Some(reply),
+            session: Default::default(),
+        };
+        let counted = v4(client);
+        if let Some(ip) = counted {
+            let now = std::time::Instant::now();
+            if let Some(r) = self.conns.connect(&tables.conn_limits, ip, now) {
+                self.log(format!("connect from {ip}: refused: {r}"));
+                return (refused(r), Counted::Nothing);
+            }
+        }
+        let sp = tables.server(server.as_deref());
+        match checks::connect(&tables, &self.dns, &sp, client).await {
+            Ok((None, session)) => (
+                SmarAnswer::Connect {
+                    reply: None,
+                    session,
+                },
+                counted.map_or(Counted::Nothing, Counted::Opened),
+            ),
+            Ok((Some(r), _)) => {
+                self.uncount(client);
+                self.log(format!("connect from {}: refused: {r}", show(client)));
+                (refused(r), Counted::Nothing)
+            }
+            Err(Temporary(why)) => {
+                self.uncount(client);
+                self.log(format!(
+                    "connect from {}: check failed: {why}",
+                    show(client)
+                ));
+                (refused(rcpt::tempfail()), Counted::Nothing)
+            }
+        }
+    }
+
+    /// The requests that do not touch the connection counts: MAIL and
+    /// RCPT checks, routing.
+    async fn check(&self, req: SmarRequest) -> SmarAnswer {
+        let tables = self.tables();
+        match req {
+            req @ (SmarRequest::Disconnect { .. } | SmarRequest::Connect { .. }) => {
+                Box::pin(self.handle_counted(req)).await.0
             }
             SmarRequest::Mail {
                 server,

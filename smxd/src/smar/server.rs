@@ -7,11 +7,11 @@
 
 use super::dns::Dns;
 use super::tables::Tables;
-use super::Smar;
+use super::{Counted, Smar};
 use crate::component::Sig;
 use crate::component::{self, Loaded};
 use crate::ipc::{self, IpcError};
-use crate::proto::{SmarAnswer, SmarRequest};
+use crate::proto::SmarRequest;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -119,35 +119,27 @@ async fn run(loaded: Loaded) -> i32 {
 /// crashed server would leave its clients counted as open for good, and a
 /// client at its `max_connections` would be refused until SMAR restarts.
 async fn serve(stream: UnixStream, smar: Arc<Smar>) {
-    use std::net::{IpAddr, Ipv4Addr};
+    use std::net::Ipv4Addr;
     type Held = Arc<std::sync::Mutex<HashMap<Ipv4Addr, u64>>>;
     let held: Held = Arc::default();
     fn lock(h: &Held) -> std::sync::MutexGuard<'_, HashMap<Ipv4Addr, u64>> {
         h.lock().unwrap_or_else(|p| p.into_inner())
     }
-    let v4 = |c: &Option<IpAddr>| match c {
-        Some(IpAddr::V4(ip)) => Some(*ip),
-        _ => None,
-    };
     let (s, h) = (smar.clone(), held.clone());
     let served = ipc::serve(stream, move |req: SmarRequest| {
         let (smar, held) = (s.clone(), h.clone());
         async move {
-            let (opened, ended) = match &req {
-                SmarRequest::Connect { client, .. } => (v4(client), None),
-                SmarRequest::Disconnect { client } => (None, v4(client)),
-                _ => (None, None),
-            };
-            let answer = smar.handle(req).await;
-            if let (Some(ip), SmarAnswer::Connect { reply: None, .. }) = (opened, &answer) {
-                *lock(&held).entry(ip).or_default() += 1;
-            }
-            if let Some(ip) = ended {
-                let mut m = lock(&held);
-                if let Some(n) = m.get_mut(&ip) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        m.remove(&ip);
+            let (answer, counted) = smar.handle_counted(req).await;
+            match counted {
+                Counted::Nothing => {}
+                Counted::Opened(ip) => *lock(&held).entry(ip).or_default() += 1,
+                Counted::Closed(ip) => {
+                    let mut m = lock(&held);
+                    if let Some(n) = m.get_mut(&ip) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            m.remove(&ip);
+                        }
                     }
                 }
             }
