@@ -187,6 +187,14 @@ pub fn hostname(conf: &Config) -> String {
     })
 }
 
+/// The name of user `uid`, or the number when it has none.
+pub fn user_name(uid: nix::unistd::Uid) -> String {
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name)
+}
+
 /// For a "permission denied": who this process runs as and where the
 /// postmaster finds who must own what; empty for any other error.
 pub fn denied_hint(e: &std::io::Error) -> String {
@@ -194,10 +202,7 @@ pub fn denied_hint(e: &std::io::Error) -> String {
         return String::new();
     }
     let uid = nix::unistd::Uid::effective();
-    let name = nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map_or_else(|| uid.to_string(), |u| u.name);
+    let name = user_name(uid);
     format!(
         " (this process runs as user {name}, uid {uid}, which may not write there; \
          FILES in smxd(8) says who must own the queue directory and the socket directories)"

@@ -174,19 +174,12 @@ pub fn bind(path: &Path, group: Option<nix::unistd::Gid>) -> std::io::Result<Uni
     Ok(l)
 }
 
-/// The group the SMTP client runs as (its `group`, else its `user`'s
-/// primary group), which must be able to connect to `LMTP_socket`.
+/// The group the SMTP client runs as when started by root (its `group`,
+/// else its `user`'s primary group), which must be able to connect to
+/// `LMTP_socket`.
 fn smtpc_gid(conf: &smx_grammar::Config) -> Option<nix::unistd::Gid> {
     let m = &conf.global.smtpc.mcp;
-    if let Some(g) = &m.group {
-        return nix::unistd::Group::from_name(g)
-            .ok()
-            .flatten()
-            .map(|g| g.gid);
-    }
-    let u = m.user.as_ref()?;
-    nix::unistd::User::from_name(u)
+    crate::mcp::privilege::resolve("smtpc", m.user.as_deref(), m.group.as_deref(), true)
         .ok()
-        .flatten()
-        .map(|u| u.gid)
+        .and_then(|(run_as, _)| run_as.gid)
 }

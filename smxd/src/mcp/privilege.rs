@@ -95,10 +95,7 @@ pub fn resolve(
 pub fn queue_owner(dir: &std::path::Path, fresh: bool, qmgr: RunAs) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let uid = qmgr.uid?;
-    let name = User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map_or_else(|| uid.to_string(), |u| u.name);
+    let name = crate::component::user_name(uid);
     if fresh {
         return Some(match nix::unistd::chown(dir, Some(uid), qmgr.gid) {
             Ok(()) => format!(

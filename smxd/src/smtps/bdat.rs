@@ -48,12 +48,8 @@ impl Chunks {
         if self.too_big || self.over_budget {
             return;
         }
-        if self.held.grow(bytes.len() as u64) {
-            self.message.extend_from_slice(bytes);
-        } else {
+        if !self.held.append(&mut self.message, bytes) {
             self.over_budget = true;
-            self.message = Vec::new();
-            self.held = Held::default();
         }
     }
 
@@ -70,11 +66,6 @@ impl Chunks {
     /// Total octets received.
     pub fn size(&self) -> u64 {
         self.size
-    }
-
-    /// The message.
-    pub fn into_message(self) -> Vec<u8> {
-        self.message
     }
 
     /// The message and its share of the budget.

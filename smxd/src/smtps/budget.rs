@@ -97,6 +97,19 @@ impl Held {
         self.used = want;
         true
     }
+
+    /// Appends `bytes` to `buf` if the budget has room for them; if not,
+    /// empties `buf` and gives back all it held (the message will be
+    /// refused), and returns false.
+    pub fn append(&mut self, buf: &mut Vec<u8>, bytes: &[u8]) -> bool {
+        if self.grow(bytes.len() as u64) {
+            buf.extend_from_slice(bytes);
+            return true;
+        }
+        *buf = Vec::new();
+        *self = Held::default();
+        false
+    }
 }
 
 impl Drop for Held {

@@ -108,13 +108,8 @@ impl DataReader {
         if self.content.too_big || self.content.over_budget {
             return;
         }
-        if self.held.grow(bytes.len() as u64) {
-            self.content.message.extend_from_slice(bytes);
-        } else {
-            // No room: what was kept goes, with its share of the budget.
+        if !self.held.append(&mut self.content.message, bytes) {
             self.content.over_budget = true;
-            self.content.message = Vec::new();
-            self.held = Held::default();
         }
     }
 

@@ -41,18 +41,15 @@ pub const SESSION_LEVEL: u64 = 10;
 /// The most octets of client text (a command, a HELO name) put in a line.
 pub const TEXT_MAX: usize = 200;
 
-/// The verbs tallied, in the order the disconnect line gives them.
-const VERBS: [&str; 14] = [
-    "ehlo", "helo", "starttls", "auth", "mail", "rcpt", "data", "bdat", "rset", "noop", "vrfy",
-    "help", "quit", "unknown",
-];
-/// The same, as commands are named in `reject:` and `after` (CONNECT for
-/// none).
+/// The commands tallied, in the order the disconnect line gives them (in
+/// lower case there, `ehlo=1`).
 const COMMANDS: [&str; 14] = [
     "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY",
     "HELP", "QUIT", "UNKNOWN",
 ];
 
+/// The command `i` of [`COMMANDS`] as `reject:` and `after` name it
+/// (`CONNECT` for none).
 fn command_name(i: Option<usize>) -> &'static str {
     i.and_then(|i| COMMANDS.get(i))
         .copied()
@@ -72,9 +69,9 @@ pub enum End {
 #[derive(Debug)]
 pub(super) struct SessionLog {
     started: Instant,
-    /// Per verb of [`VERBS`]: (accepted, given).
-    counts: [(u32, u32); VERBS.len()],
-    /// The verb being handled (an index into [`VERBS`]), if any.
+    /// Per command of [`COMMANDS`]: (accepted, given).
+    counts: [(u32, u32); COMMANDS.len()],
+    /// The command being handled (an index into [`COMMANDS`]), if any.
     current: Option<usize>,
     /// The last verb handled.
     last: Option<usize>,
@@ -92,7 +89,7 @@ impl Default for SessionLog {
     fn default() -> Self {
         SessionLog {
             started: Instant::now(),
-            counts: [(0, 0); VERBS.len()],
+            counts: [(0, 0); COMMANDS.len()],
             current: None,
             last: None,
             refusal: None,
@@ -102,18 +99,13 @@ impl Default for SessionLog {
     }
 }
 
-/// The index in [`VERBS`] of the verb that starts `line`.
+/// The index in [`COMMANDS`] of the verb that starts `line`.
 fn verb_index(line: &[u8]) -> usize {
     let word = line.split(|&b| b == b' ').next().unwrap_or_default();
-    VERBS
+    COMMANDS
         .iter()
         .position(|v| v.as_bytes().eq_ignore_ascii_case(word))
-        .unwrap_or(VERBS.len() - 1)
-}
-
-/// True for the replies that are only counted: syntax and sequence errors.
-pub fn is_syntax(r: &Reply) -> bool {
-    matches!(r.code, 500..=504 | 555)
+        .unwrap_or(COMMANDS.len() - 1)
 }
 
 impl SessionLog {
@@ -137,7 +129,7 @@ impl SessionLog {
         }
         let verb = command_name(Some(i));
         refusal
-            .filter(|(r, log)| *log && !is_syntax(r))
+            .filter(|(r, log)| *log && !r.is_syntax_error())
             .map(|(r, _)| (verb, r))
     }
 
@@ -186,10 +178,11 @@ impl SessionLog {
             let _ = write!(s, " auth={}:{}", a.mechanism, printable(a.user.as_bytes()));
         }
         let (mut ok, mut all) = (0, 0);
-        for (v, (good, n)) in VERBS.iter().zip(self.counts) {
+        for (v, (good, n)) in COMMANDS.iter().zip(self.counts) {
             if n == 0 {
                 continue;
             }
+            let v = v.to_ascii_lowercase();
             ok += good;
             all += n;
             if good == n {

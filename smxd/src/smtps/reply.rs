@@ -50,6 +50,12 @@ impl Reply {
         self.code >= 400
     }
 
+    /// True for syntax and sequence errors (500–504, 555): they count as
+    /// bad commands, and are not logged one by one.
+    pub fn is_syntax_error(&self) -> bool {
+        matches!(self.code, 500..=504 | 555)
+    }
+
     /// True when the server closes the connection after this reply.
     pub fn closes(&self) -> bool {
         self.code == 421 || self.code == 221

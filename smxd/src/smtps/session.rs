@@ -252,7 +252,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<'a, S, B> {
 
     /// A refusal: syntax and sequence errors count as bad commands.
     pub(super) fn refuse(&mut self, r: Reply) -> Flow {
-        if matches!(r.code, 500..=504 | 555) {
+        if r.is_syntax_error() {
             self.bad_command(r)
         } else {
             self.send(r)
