@@ -2,10 +2,10 @@
 //! [`crate::ipc`] frames over `SMTPS_socket` (README §3.4 item 5).
 //!
 //! The SMTP server asks before it takes a transaction ([`SmtpsRequest::Room`])
-//! and, once the content file is on disk, asks the QMGR to commit the
+//! and, once the content file is written, asks the QMGR to commit the
 //! envelope ([`SmtpsRequest::Commit`]); it answers `250` only when the QMGR
-//! says [`QmgrAnswer::Committed`], which the QMGR says only when the IBDB
-//! record holding the transaction is on disk.
+//! says [`QmgrAnswer::Committed`], which the QMGR says only when the
+//! content and the IBDB record holding the transaction are on disk.
 
 use crate::queue::ibdb::record::Transaction;
 use serde::{Deserialize, Serialize};
@@ -19,8 +19,14 @@ pub enum SmtpsRequest {
         /// Recipients so far (0 at MAIL).
         recipients: usize,
     },
-    /// Commit this transaction; its content file is already fsynced.
-    Commit(Transaction),
+    /// Commit this transaction; its content file is written.
+    Commit {
+        /// The envelope.
+        ta: Transaction,
+        /// Whether the content file is fsynced already (`CDB_sync =
+        /// file`); if not, the QMGR makes it durable before the envelope.
+        synced: bool,
+    },
     /// The largest queue id the QMGR knows (recovered or committed), so a
     /// (re)started SMTP server makes only larger ids, whatever its clock
     /// says (answered with [`QmgrAnswer::MaxId`]).

@@ -7,7 +7,8 @@
 //!   `log_level = 10` every session is logged;
 //! - the SMTP smuggling patterns of CVE-2023-51764/51765/51766 sent over a
 //!   real TCP connection never yield a second message;
-//! - after a restart the QMGR recovers the committed transactions;
+//! - after a restart the QMGR recovers the committed transactions, with
+//!   either `CDB_sync`;
 //! - queue ids stay above the largest id in the queue, whatever the clock.
 //!
 //! swaks must be installed (CI installs it); without it the swaks part
@@ -225,7 +226,19 @@ fn smuggling_patterns_over_tcp_never_make_a_second_message() {
 
 #[test]
 fn committed_mail_is_recovered_after_a_restart() {
-    let (mut smx, _dir) = start("restart");
+    recovered_after_a_restart("restart", "");
+}
+
+/// The same with each content file fsynced by the SMTP server
+/// (`CDB_sync = file`) instead of a syncfs by the QMGR per batch.
+#[test]
+fn committed_mail_is_recovered_after_a_restart_with_cdb_sync_file() {
+    recovered_after_a_restart("restart-file", "CDB_sync = file;");
+}
+
+fn recovered_after_a_restart(tag: &str, extra: &str) {
+    let dir = TestDir::new(&format!("e2e-{tag}"));
+    let mut smx = Smx::start(&dir.0, extra);
     let s = TcpStream::connect(("127.0.0.1", smx.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut w = s.try_clone().unwrap();

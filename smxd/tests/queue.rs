@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use smxd::queue::cdb::CDB_DIRS;
 use smxd::queue::ibdb::record::MAGIC;
 use smxd::queue::ibdb::LAZY_DELAY;
 use smxd::queue::id::now_micros;
 use smxd::queue::{
-    recover, Cdb, CommitError, DiskProbe, IbdbConf, IbdbWriter, IdGenerator, Queue, QueueConf,
-    QueueId, RcptStatus, Recipient, Record, Transaction,
+    recover, Cdb, CdbSync, CommitError, Content, DiskProbe, IbdbConf, IbdbWriter, IdGenerator,
+    Queue, QueueConf, QueueId, RcptStatus, Recipient, Record, Transaction,
 };
 
 /// A directory removed at the end of the test.
@@ -153,12 +154,8 @@ async fn cdb_write_list_open_remove() {
     let mut ids = Vec::new();
     for i in 0..40 {
         let id = g.next_id();
-        let mut w = cdb.create(id).await.unwrap();
-        w.write_all(b"Subject: hi\r\n\r\n").await.unwrap();
-        w.write_all(format!("body {i}\r\n").as_bytes())
-            .await
-            .unwrap();
-        let size = w.finish().await.unwrap();
+        let content = format!("Subject: hi\r\n\r\nbody {i}\r\n").into_bytes();
+        let size = cdb.store(id, content).await.unwrap();
         assert_eq!(size, fs::metadata(cdb.path(id)).unwrap().len());
         assert_eq!(
             fs::metadata(cdb.path(id)).unwrap().permissions().mode() & 0o7777 & !0o022,
@@ -175,7 +172,7 @@ async fn cdb_write_list_open_remove() {
     cdb.open(ids[3]).unwrap().read_to_string(&mut s).unwrap();
     assert_eq!(s, "Subject: hi\r\n\r\nbody 3\r\n");
     // An id reused by accident never overwrites a queued message.
-    assert!(cdb.create(ids[3]).await.is_err());
+    assert!(cdb.store(ids[3], b"x".to_vec()).await.is_err());
     cdb.remove(ids[3]).unwrap();
     cdb.remove(ids[3]).unwrap();
     assert!(!cdb.list().unwrap().contains(&ids[3]));
@@ -255,6 +252,64 @@ async fn group_commit_shares_fsyncs() {
     assert_eq!(got, ids.into_iter().collect::<HashSet<_>>());
 }
 
+/// A batch makes its content durable once: files not fsynced yet
+/// (`CDB_sync = filesystem`) with one syncfs of their filesystem, however
+/// many directories they are in (and fsynced ones there with them);
+/// fsynced files alone (`CDB_sync = file`) with one fsync per directory.
+#[tokio::test]
+async fn content_made_durable_once_per_filesystem_or_directory() {
+    let dir = TempDir::new("syncfs");
+    let ibdb = dir.path().join("ibdb");
+    let cdb = Cdb::new(dir.path().join("cdb"));
+    cdb.create_dirs().unwrap();
+    let rec = recover(&ibdb).unwrap();
+    // Each round's 16 commits make one batch: the writer waits for all 16.
+    let conf = IbdbConf {
+        max_commit_delay: Duration::from_secs(30),
+        max_open_tas: CDB_DIRS.len(),
+        size: 64 << 20,
+        lazy_delay: LAZY_DELAY,
+    };
+    let w = Arc::new(IbdbWriter::start(&ibdb, conf, &rec).unwrap());
+    let g = IdGenerator::new(0, 0);
+    let mut ids = HashSet::new();
+    // (bit i: the file of the commit to directory i is fsynced, syncs expected)
+    for (synced, syncs) in [(0u16, 1), (0xFFFF, 16), (0xFF7F, 1)] {
+        let fsyncs = w.fsyncs();
+        let content_syncs = w.stats().content_syncs.load(Ordering::Relaxed);
+        let commits: Vec<_> = CDB_DIRS
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let (w, id) = (w.clone(), g.next_id());
+                ids.insert(id);
+                let content = Content {
+                    dir: cdb.base().join(d),
+                    synced: synced & (1 << i) != 0,
+                };
+                tokio::spawn(async move {
+                    w.append_after_sync(vec![Record::TaOpen(ta(id, 1))], content)
+                        .await
+                })
+            })
+            .collect();
+        for c in commits {
+            c.await.unwrap().unwrap();
+        }
+        assert_eq!(w.fsyncs() - fsyncs, 1, "one batch");
+        let made = w.stats().content_syncs.load(Ordering::Relaxed) - content_syncs;
+        assert_eq!(made, syncs);
+    }
+    drop(w);
+    let got: HashSet<_> = recover(&ibdb)
+        .unwrap()
+        .transactions
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(got, ids);
+}
+
 /// The content directory is fsynced by the IBDB writer before the records
 /// that need it, once per batch; a directory that cannot be fsynced fails
 /// only the requests that need it (a temporary error, not a broken log).
@@ -278,15 +333,22 @@ async fn directory_sync_before_the_record_and_its_failure() {
     .unwrap();
     let g = IdGenerator::new(0, 0);
     let ok = g.next_id();
-    w.append_after_sync(vec![Record::TaOpen(ta(ok, 1))], content.clone())
+    let synced = |dir: &std::path::Path, synced| Content {
+        dir: dir.to_path_buf(),
+        synced,
+    };
+    w.append_after_sync(vec![Record::TaOpen(ta(ok, 1))], synced(&content, true))
         .await
         .unwrap();
-    let bad = g.next_id();
-    let e = w
-        .append_after_sync(vec![Record::TaOpen(ta(bad, 1))], dir.path().join("missing"))
-        .await
-        .unwrap_err();
-    assert!(matches!(e, smxd::queue::IbdbError::Dir(_)), "{e:?}");
+    for unsynced in [true, false] {
+        let bad = g.next_id();
+        let missing = dir.path().join("missing");
+        let e = w
+            .append_after_sync(vec![Record::TaOpen(ta(bad, 1))], synced(&missing, unsynced))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, smxd::queue::IbdbError::Dir(_)), "{e:?}");
+    }
     // The log still takes records.
     let after = g.next_id();
     w.append(vec![Record::TaOpen(ta(after, 1))]).await.unwrap();
@@ -478,9 +540,7 @@ async fn orphan_content_files_removed() {
     {
         let (q, _) = Queue::open(dir.path(), &conf(0, 1, 1 << 20)).unwrap();
         for id in [kept, orphan] {
-            let mut w = q.cdb().create(id).await.unwrap();
-            w.write_all(b"x\r\n").await.unwrap();
-            w.finish().await.unwrap();
+            q.cdb().store(id, b"x\r\n".to_vec()).await.unwrap();
         }
         q.commit(ta(kept, 1)).await.unwrap();
         q.commit(ta(missing, 1)).await.unwrap();
@@ -654,11 +714,8 @@ fn crash_child_entry() {
                 tokio::spawn(async move {
                     for n in 0u64.. {
                         let id = g.next_id();
-                        let mut cw = q.cdb().create(id).await.unwrap();
-                        cw.write_all(format!("message {id}\r\n").as_bytes())
-                            .await
-                            .unwrap();
-                        cw.finish().await.unwrap();
+                        let content = format!("message {id}\r\n").into_bytes();
+                        q.cdb().store(id, content).await.unwrap();
                         q.commit(ta(id, 1 + (n % 3) as usize)).await.unwrap();
                         println!("C {id}");
                         if (n + w) % 3 == 0 {
@@ -795,7 +852,7 @@ fn crash_kill9_loses_no_committed_message() {
 fn conf_from_smx_conf() {
     let checked = smx_grammar::check_str("smx.conf", "");
     let global = checked.config.unwrap().global;
-    let c = QueueConf::from_config(&global.qmgr, &global.cdb_base_directory);
+    let c = QueueConf::from_config(&global);
     let d = QueueConf::default();
     assert_eq!(
         c.ibdb, d.ibdb,
@@ -805,12 +862,15 @@ fn conf_from_smx_conf() {
         (c.iqdb_max_entries, c.min_disk_space, c.ok_disk_space),
         (d.iqdb_max_entries, d.min_disk_space, d.ok_disk_space)
     );
+    assert_eq!(c.cdb_sync, d.cdb_sync);
+    assert_eq!(c.cdb_sync, CdbSync::Filesystem);
 
-    let text = "qmgr { IBDB { max_commit_delay = 2000; size = 1MB; max_open_TAs = 7; } IQDB { max_cache_entries = 50; } min_disk_space = 10; ok_disk_space = 20; }";
+    let text = "CDB_sync = file; qmgr { IBDB { max_commit_delay = 2000; size = 1MB; max_open_TAs = 7; } IQDB { max_cache_entries = 50; } min_disk_space = 10; ok_disk_space = 20; }";
     let checked = smx_grammar::check_str("smx.conf", text);
     assert!(checked.is_ok(), "{:?}", checked.diagnostics);
     let global = checked.config.unwrap().global;
-    let c = QueueConf::from_config(&global.qmgr, &global.cdb_base_directory);
+    let c = QueueConf::from_config(&global);
+    assert_eq!(c.cdb_sync, CdbSync::File);
     assert_eq!(
         c.ibdb,
         IbdbConf {

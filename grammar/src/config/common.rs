@@ -29,6 +29,17 @@ keyword_enum! {
     }
 }
 
+keyword_enum! {
+    /// How content files are made durable before their transactions are
+    /// committed (`CDB_sync`, an smx addition).
+    pub enum CdbSync / CDB_SYNCS {
+        /// The QMGR syncs each filesystem holding CDB once for all the commits of a batch (syncfs(2)).
+        Filesystem = "filesystem",
+        /// The SMTP server fsyncs each content file, the QMGR its directory once per batch.
+        File = "file",
+    }
+}
+
 /// syslog(3) facilities accepted by `log { facility }`.
 pub const FACILITIES: &[&str] = &[
     "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog", "user",

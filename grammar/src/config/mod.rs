@@ -23,7 +23,7 @@ use crate::schema::{Item, SectionSpec};
 use build::{BodyIndex, Ctx, Instance, Section, ShowMode, Writer};
 use common::ServiceConf;
 
-pub use common::{ListenSocket, LogConf, McpConf, SocketType, StartAction};
+pub use common::{CdbSync, ListenSocket, LogConf, McpConf, SocketType, StartAction};
 pub use qmgr::QmgrConf;
 pub use smar::{MapConf, MapType, SmarConf};
 pub use smtpc::{LmtplConf, SmtpcConf};
@@ -40,6 +40,8 @@ section! {
         hostname: Option<String> = opt("hostname", Kind::Text, None),
         /// Base directory of the content database, empty or ending in `/`.
         cdb_base_directory: String = opt("CDB_base_directory", Kind::QueuePath, Some("")),
+        /// How a message's content file is made durable before the 250 (an smx addition). filesystem: the SMTP server only writes the file, and the QMGR, before it writes a batch of transactions to IBDB, makes all their content files durable with one syncfs(2) per filesystem holding CDB; one disk flush then covers every message of the batch. file: the SMTP server fsyncs each content file, as Postfix does each queue file. Choose file when CDB shares its filesystem with other busy writers, whose dirty data a syncfs would have to write too; filesystem needs Linux 5.8 or later to learn of write errors.
+        cdb_sync: CdbSync = opt("CDB_sync", Kind::Keyword(common::CDB_SYNCS), Some("filesystem")),
         /// Main queue directory; relative to the configuration file's directory.
         queue_directory: String = opt("queue_directory", Kind::ConfPath, Some("/var/spool/smx")),
         /// Socket of the address resolver, for SMTPS and QMGR.

@@ -13,7 +13,7 @@ use crate::ipc::{Client, IpcError};
 use crate::proto::{
     Checked, Discard, QmgrAnswer, RcptPolicy, SmarAnswer, SmarRequest, SmtpReply, SmtpsRequest,
 };
-use crate::queue::cdb::Cdb;
+use crate::queue::cdb::{Cdb, CdbSync};
 use crate::queue::ibdb::record::{Recipient, Transaction};
 use crate::queue::id::{now_micros, IdGenerator};
 use crate::smtps::address::{Body, ForwardPath, MailParams, RcptParams, Ret, ReversePath};
@@ -342,7 +342,8 @@ impl Backend for QueueBackend {
             self.log(format!("{id}: discarded by the access map"));
             return Ok(id.to_string());
         }
-        // The directory entry is fsynced by the QMGR's commit.
+        // The QMGR's commit makes the directory entry durable, and the
+        // file too unless `CDB_sync = file` had `store` fsync it.
         let size = self.cdb.store(id, content).await.map_err(|e| {
             crate::component::log(
                 &self.who,
@@ -375,7 +376,8 @@ impl Backend for QueueBackend {
             size,
             received_at: now_micros(),
         };
-        match self.qmgr.call(SmtpsRequest::Commit(ta)).await {
+        let synced = self.cdb.sync() == CdbSync::File;
+        match self.qmgr.call(SmtpsRequest::Commit { ta, synced }).await {
             Ok(a) => from_answer(a).map(|()| id.to_string()).inspect_err(|_| {
                 // Refused, so not committed: the content file must not
                 // survive; and the next MAIL asks about room again.

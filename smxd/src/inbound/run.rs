@@ -200,7 +200,7 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
     };
     // SMAR is started before the SMTP servers; it may still be loading.
     let smar = SmarLink::connect(&g.smar_socket, &who, SMAR_WAIT).await;
-    let cdb = Cdb::new(loaded.queue_dir.join(&g.cdb_base_directory));
+    let cdb = Cdb::new(loaded.queue_dir.join(&g.cdb_base_directory)).with_sync(g.cdb_sync);
     let backend = Arc::new(QueueBackend {
         smar,
         access: conf.flags.has("access"),

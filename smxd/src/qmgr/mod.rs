@@ -46,7 +46,7 @@ pub fn main(config: &Path) -> i32 {
 
 async fn run(loaded: Loaded) -> i32 {
     let g = &loaded.conf.global;
-    let qconf = QueueConf::from_config(&g.qmgr, &g.cdb_base_directory);
+    let qconf = QueueConf::from_config(g);
     let (queue, recovered) = match Queue::open(&loaded.queue_dir, &qconf) {
         Ok(q) => q,
         Err(e) => {
@@ -246,7 +246,7 @@ async fn handle(sched: &Arc<Scheduler>, req: SmtpsRequest) -> QmgrAnswer {
             Ok(()) => QmgrAnswer::Ok,
             Err(e) => refused(&e),
         },
-        SmtpsRequest::Commit(ta) => {
+        SmtpsRequest::Commit { ta, synced } => {
             let id = ta.id;
             let line = format!(
                 "{id}: from=<{}>, size={}, nrcpt={}",
@@ -254,7 +254,7 @@ async fn handle(sched: &Arc<Scheduler>, req: SmtpsRequest) -> QmgrAnswer {
                 ta.size,
                 ta.recipients.len()
             );
-            match queue.commit(ta.clone()).await {
+            match queue.commit_content(ta.clone(), synced).await {
                 Ok(()) => {
                     sched.saw_id(id);
                     component::log(WHO, line);

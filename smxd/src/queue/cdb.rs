@@ -2,9 +2,14 @@
 //! message, `BASE/X/ID`, where `X` is the hex digit [`QueueId::cdb_dir`]
 //! spreads ids over (`0`..`F`) and `ID` the 16-digit queue id.
 //!
-//! The SMTP server writes the file while DATA arrives ([`CdbWriter`]) and
-//! makes it durable (fsync of the file, then of its directory) before it
-//! asks the QMGR to commit the transaction. The QMGR removes the file once
+//! The SMTP server writes the file once the message is complete
+//! ([`Cdb::store`]) and then asks the QMGR to commit the transaction. The
+//! file is durable before the commit record is, in one of two ways
+//! (`CDB_sync`, [`CdbSync`]): `file`, the SMTP server fsyncs it and the
+//! QMGR's IBDB writer fsyncs its directory once per batch; `filesystem`
+//! (the default), the SMTP server only writes it and the IBDB writer makes
+//! the whole batch's content durable with one syncfs(2) per filesystem
+//! (see [`crate::queue::ibdb::writer`]). The QMGR removes the file once
 //! every recipient is final, and at recovery removes every content file
 //! that no committed transaction refers to.
 //!
@@ -26,7 +31,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncWriteExt, BufWriter};
+pub use smx_grammar::config::CdbSync;
 
 use super::id::QueueId;
 
@@ -43,12 +48,29 @@ pub const CDB_DIRS: [&str; 16] = [
 #[derive(Debug, Clone)]
 pub struct Cdb {
     base: PathBuf,
+    sync: CdbSync,
 }
 
 impl Cdb {
-    /// CDB under `base` (the directories are made on first write).
+    /// CDB under `base` (the directories are made on first write), each
+    /// content file fsynced by [`Cdb::store`] (`CDB_sync = file`).
     pub fn new(base: impl Into<PathBuf>) -> Cdb {
-        Cdb { base: base.into() }
+        Cdb {
+            base: base.into(),
+            sync: CdbSync::File,
+        }
+    }
+
+    /// The same CDB with `CDB_sync = sync`. With
+    /// [`CdbSync::Filesystem`], [`Cdb::store`] leaves the file to the IBDB
+    /// writer's syncfs, which must then run with the same setting.
+    pub fn with_sync(self, sync: CdbSync) -> Cdb {
+        Cdb { sync, ..self }
+    }
+
+    /// Its `CDB_sync`.
+    pub fn sync(&self) -> CdbSync {
+        self.sync
     }
 
     /// The base directory.
@@ -74,23 +96,23 @@ impl Cdb {
         Ok(())
     }
 
-    /// Starts writing the content file of `id`.
-    pub async fn create(&self, id: QueueId) -> io::Result<CdbWriter> {
-        CdbWriter::create(&self.base, id).await
-    }
-
-    /// Writes a whole message as the content file of `id` and fsyncs the
-    /// file (not its directory: the QMGR's commit has the IBDB writer fsync
-    /// it, once per batch, see [`crate::queue::IbdbWriter::append_after_sync`]), all in one
-    /// blocking task: one hand-off to the blocking pool per message instead
-    /// of one per create, write, flush and fsync. Returns the size.
+    /// Writes a whole message as the content file of `id`, and with
+    /// `CDB_sync = file` fsyncs it, all in one blocking task: one hand-off
+    /// to the blocking pool per message instead of one per create, write
+    /// and fsync. Returns the size. Never the directory: the QMGR's commit
+    /// has the IBDB writer make that durable, once per batch (see
+    /// [`crate::queue::IbdbWriter::append_after_sync`]), and with
+    /// `CDB_sync = filesystem` the file too.
     pub async fn store(&self, id: QueueId, content: Vec<u8>) -> io::Result<u64> {
         let dir = self.base.join(id.cdb_dir().to_string());
+        let fsync = self.sync == CdbSync::File;
         tokio::task::spawn_blocking(move || {
             use std::io::Write as _;
             let mut file = create_new(&dir, id)?;
             file.write_all(&content)?;
-            file.sync_all()?;
+            if fsync {
+                file.sync_all()?;
+            }
             Ok(content.len() as u64)
         })
         .await
@@ -182,58 +204,5 @@ fn create_new(dir: &Path, id: QueueId) -> io::Result<File> {
             opts.open(&path)
         }
         other => other,
-    }
-}
-
-/// Writes one content file; [`CdbWriter::finish`] makes it durable.
-/// Dropped without `finish`, the file stays as an orphan for the caller to
-/// [`Cdb::remove`] (or for recovery).
-#[derive(Debug)]
-pub struct CdbWriter {
-    file: BufWriter<tokio::fs::File>,
-    dir: PathBuf,
-    size: u64,
-}
-
-impl CdbWriter {
-    /// Creates `base/X/ID` (mode 0640, `O_EXCL`), making the directory if
-    /// it is missing.
-    pub async fn create(base: &Path, id: QueueId) -> io::Result<CdbWriter> {
-        let dir = base.join(id.cdb_dir().to_string());
-        let d = dir.clone();
-        let file = tokio::task::spawn_blocking(move || create_new(&d, id))
-            .await
-            .map_err(io::Error::other)??;
-        let file = tokio::fs::File::from_std(file);
-        Ok(CdbWriter {
-            file: BufWriter::with_capacity(64 * 1024, file),
-            dir,
-            size: 0,
-        })
-    }
-
-    /// Appends `buf`.
-    pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.file.write_all(buf).await?;
-        self.size += buf.len() as u64;
-        Ok(())
-    }
-
-    /// Bytes written so far.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    /// Flushes, fsyncs the file, then its directory (so the new name
-    /// survives a crash too), and returns the size. Only after this may the
-    /// transaction be committed.
-    pub async fn finish(mut self) -> io::Result<u64> {
-        self.file.flush().await?;
-        self.file.get_mut().sync_all().await?;
-        let dir = self.dir;
-        tokio::task::spawn_blocking(move || File::open(dir)?.sync_all())
-            .await
-            .map_err(io::Error::other)??;
-        Ok(self.size)
     }
 }

@@ -18,7 +18,7 @@
 //! second) and the process restarts before the clock caught up, a new
 //! generator may repeat an id. Two guards catch that: a generator can be
 //! started after the largest id the QMGR recovered
-//! ([`IdGenerator::resume_after`]), `CdbWriter::create` refuses an existing
+//! ([`IdGenerator::resume_after`]), `Cdb::store` refuses an existing
 //! content file, and the QMGR refuses at commit an id it still holds, with
 //! a temporary error, so the client retries under a new id.
 

@@ -38,14 +38,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use smx_grammar::config::QmgrConf;
+use smx_grammar::config::GlobalConf;
 
-pub use cdb::{Cdb, CdbWriter};
+pub use cdb::{Cdb, CdbSync};
 pub use defedb::{Defedb, Deferred};
 pub use disk::{DiskLow, DiskProbe, DiskWatch, StatvfsProbe};
 pub use ibdb::{
-    recover, Durable, IbdbConf, IbdbError, IbdbWriter, RcptStatus, Recipient, Record, Recovered,
-    Transaction,
+    recover, Content, Durable, IbdbConf, IbdbError, IbdbWriter, RcptStatus, Recipient, Record,
+    Recovered, Transaction,
 };
 pub use id::{IdGenerator, QueueId};
 pub use iqdb::{Iqdb, IqdbError};
@@ -79,6 +79,8 @@ pub struct QueueConf {
     /// CDB base; relative to the queue directory, empty for the queue
     /// directory itself (README §3.4 item 2).
     pub cdb_base_directory: PathBuf,
+    /// How the QMGR's own content files (bounces) are made durable.
+    pub cdb_sync: CdbSync,
     /// DEFEDB directory, relative to the queue directory.
     pub defedb_directory: PathBuf,
     /// DEFEDB log directory, relative to the queue directory.
@@ -95,6 +97,7 @@ impl fmt::Debug for QueueConf {
             .field("min_disk_space", &self.min_disk_space)
             .field("ok_disk_space", &self.ok_disk_space)
             .field("cdb_base_directory", &self.cdb_base_directory)
+            .field("cdb_sync", &self.cdb_sync)
             .field("defedb_directory", &self.defedb_directory)
             .field("defedb_log_directory", &self.defedb_log_directory)
             .field("disk_probe", &self.disk_probe.as_ref().map(|_| "custom"))
@@ -116,6 +119,7 @@ impl Default for QueueConf {
             min_disk_space: 100 << 20,
             ok_disk_space: 200 << 20,
             cdb_base_directory: PathBuf::new(),
+            cdb_sync: CdbSync::Filesystem,
             defedb_directory: PathBuf::from("defedb"),
             defedb_log_directory: PathBuf::from("defedb"),
             disk_probe: None,
@@ -124,8 +128,10 @@ impl Default for QueueConf {
 }
 
 impl QueueConf {
-    /// From the typed configuration.
-    pub fn from_config(qmgr: &QmgrConf, cdb_base_directory: &str) -> QueueConf {
+    /// From the typed configuration (`qmgr { }`, `CDB_base_directory`,
+    /// `CDB_sync`).
+    pub fn from_config(g: &GlobalConf) -> QueueConf {
+        let qmgr = &g.qmgr;
         let count = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         QueueConf {
             ibdb: IbdbConf {
@@ -137,7 +143,8 @@ impl QueueConf {
             iqdb_max_entries: count(qmgr.iqdb.max_cache_entries),
             min_disk_space: qmgr.min_disk_space,
             ok_disk_space: qmgr.ok_disk_space,
-            cdb_base_directory: PathBuf::from(cdb_base_directory),
+            cdb_base_directory: PathBuf::from(&g.cdb_base_directory),
+            cdb_sync: g.cdb_sync,
             defedb_directory: PathBuf::from(&qmgr.defedb.base_directory),
             defedb_log_directory: PathBuf::from(&qmgr.defedb.log_directory),
             disk_probe: None,
@@ -212,7 +219,7 @@ impl Queue {
     /// Opens the queue in `queue_dir` (IBDB in `queue_dir/ibdb`), recovers,
     /// and starts the IBDB writer.
     pub fn open(queue_dir: &Path, conf: &QueueConf) -> io::Result<(Queue, Recovered)> {
-        let cdb = Cdb::new(queue_dir.join(&conf.cdb_base_directory));
+        let cdb = Cdb::new(queue_dir.join(&conf.cdb_base_directory)).with_sync(conf.cdb_sync);
         cdb.create_dirs()?;
         cdb.relocate()?;
         let ibdb_dir = queue_dir.join("ibdb");
@@ -296,23 +303,33 @@ impl Queue {
         Ok(())
     }
 
-    /// Commits `ta` (whose content file is already fsynced): returns once
-    /// its `TaOpen` record is on disk. On error nothing was committed.
+    /// Commits `ta`, whose content file [`Queue::cdb`] wrote: returns once
+    /// its content and its `TaOpen` record are on disk. On error nothing
+    /// was committed.
+    pub async fn commit(&self, ta: Transaction) -> Result<(), CommitError> {
+        self.commit_content(ta, self.cdb.sync() == CdbSync::File)
+            .await
+    }
+
+    /// Commits `ta`, whose content file is written, and fsynced if
+    /// `synced` (the SMTP server's `CDB_sync`, which says so in its
+    /// request): returns once its content and its `TaOpen` record are on
+    /// disk. On error nothing was committed.
     ///
     /// If the future is dropped after sending, the record may still be
     /// written; the transaction then stays queued, as recovery would find.
-    pub async fn commit(&self, ta: Transaction) -> Result<(), CommitError> {
+    pub async fn commit_content(&self, ta: Transaction, synced: bool) -> Result<(), CommitError> {
         self.disk.check()?;
         let id = ta.id;
         self.iqdb().insert(ta.clone())?;
-        // The content file's name must be on disk before the record that
-        // makes the transaction count: the IBDB writer fsyncs the
-        // directory first, once for all the commits of its batch.
+        // The content file and its name must be on disk before the record
+        // that makes the transaction count: the IBDB writer makes them
+        // durable first, once for all the commits of its batch.
         let path = self.cdb.path(id);
         let dir = path.parent().unwrap_or(self.cdb.base()).to_path_buf();
         let appended = self
             .ibdb
-            .append_after_sync(vec![Record::TaOpen(ta)], dir)
+            .append_after_sync(vec![Record::TaOpen(ta)], Content { dir, synced })
             .await;
         // Space was used: the next check probes afresh.
         self.disk.forget();

@@ -13,4 +13,4 @@ pub mod writer;
 
 pub use record::{RcptStatus, Recipient, Record, Transaction};
 pub use recover::{recover, Recovered, RecoveredFile};
-pub use writer::{Durable, IbdbConf, IbdbError, IbdbStats, IbdbWriter, LAZY_DELAY};
+pub use writer::{Content, Durable, IbdbConf, IbdbError, IbdbStats, IbdbWriter, LAZY_DELAY};

@@ -9,6 +9,27 @@
 //! idle, large batches under load. The SMTP server answers `250` after that
 //! answer, so a `250` always means "on disk".
 //!
+//! Content first: a new transaction's record may reach the disk only
+//! after its content file and the file's name in its directory. Each
+//! batch does that once for all its new transactions, before it writes
+//! their records. A request names its content directory and says whether
+//! the writer of the file fsynced it ([`Content`]; `CDB_sync`, see
+//! [`crate::queue::cdb`]):
+//! - not fsynced (`CDB_sync = filesystem`): the writer calls syncfs(2)
+//!   once per filesystem holding such a directory, which writes every
+//!   dirty file and directory there and flushes the disk's cache. One
+//!   flush then covers the content of the whole batch, where fsync per
+//!   file costs one flush per message. syncfs reports write errors of any
+//!   file of that filesystem not yet reported elsewhere (Linux 5.8 and
+//!   later): the batch's new transactions there are then refused (451),
+//!   as with a failed fsync.
+//! - fsynced (`CDB_sync = file`): the writer fsyncs each content
+//!   directory once (unless a syncfs of its filesystem covers it).
+//!
+//! The request says it, not the writer's setting, so an SMTP server
+//! restarted with another `CDB_sync` than the QMGR's never leaves a file
+//! unsynced.
+//!
 //! Completion records (a transaction done, [`IbdbWriter::append_lazy`]) are
 //! not urgent: losing one in a crash means a delivery is made again, not
 //! a message lost. A batch that holds only such records waits up to
@@ -65,6 +86,16 @@ pub struct IbdbConf {
     pub lazy_delay: Duration,
 }
 
+/// The content of a new transaction, to make durable before its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    /// The directory of the content file.
+    pub dir: PathBuf,
+    /// Whether the file is fsynced already (`CDB_sync = file`); if not,
+    /// a syncfs of its filesystem makes it durable.
+    pub synced: bool,
+}
+
 /// Why an append was not made durable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IbdbError {
@@ -96,6 +127,9 @@ pub struct Durable {
 pub struct IbdbStats {
     /// fdatasync calls on IBDB files that carried records.
     pub fsyncs: AtomicU64,
+    /// Calls that made content durable: syncfs of a filesystem, or fsync
+    /// of a directory.
+    pub content_syncs: AtomicU64,
     /// Records written.
     pub records: AtomicU64,
     /// Requests answered Ok.
@@ -108,10 +142,9 @@ pub struct IbdbStats {
 
 struct Request {
     records: Vec<Record>,
-    /// A directory to fsync before the records are written (the content
-    /// directory of a new transaction, so that its file's name is on disk
-    /// before the record that makes the transaction count).
-    sync_dir: Option<PathBuf>,
+    /// The content of a new transaction, made durable (see the module
+    /// header) before the records are written.
+    content: Option<Content>,
     /// A completion record: may wait up to `lazy_delay` for company.
     lazy: bool,
     reply: oneshot::Sender<Result<Durable, IbdbError>>,
@@ -168,28 +201,29 @@ impl IbdbWriter {
         self.send(records, None, true).await
     }
 
-    /// Fsyncs `dir`, then appends `records`; returns once both are on
-    /// disk. The writer fsyncs each directory once per batch, so the
-    /// commits of many sessions share it (no extra thread hand-off).
+    /// Makes `content` durable, then appends `records`; returns once both
+    /// are on disk. The writer does that once per batch for each directory
+    /// or filesystem, so the commits of many sessions share it (no extra
+    /// thread hand-off).
     pub async fn append_after_sync(
         &self,
         records: Vec<Record>,
-        dir: PathBuf,
+        content: Content,
     ) -> Result<Durable, IbdbError> {
-        self.send(records, Some(dir), false).await
+        self.send(records, Some(content), false).await
     }
 
     async fn send(
         &self,
         records: Vec<Record>,
-        sync_dir: Option<PathBuf>,
+        content: Option<Content>,
         lazy: bool,
     ) -> Result<Durable, IbdbError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request {
                 records,
-                sync_dir,
+                content,
                 lazy,
                 reply,
             })
@@ -258,25 +292,14 @@ impl State {
             }
             return;
         }
-        // The content directories first, each once for the batch.
-        let mut dirs: HashMap<PathBuf, Option<String>> = HashMap::new();
-        for req in &batch {
-            if let Some(d) = &req.sync_dir {
-                dirs.entry(d.clone()).or_insert_with(|| {
-                    File::open(d)
-                        .and_then(|f| f.sync_all())
-                        .err()
-                        .map(|e| format!("{}: {e}", d.display()))
-                });
-            }
-        }
+        let failed = self.sync_content(&batch);
         let batch: Vec<Request> = batch
             .into_iter()
             .filter_map(|req| {
                 let failed = req
-                    .sync_dir
+                    .content
                     .as_ref()
-                    .and_then(|d| dirs.get(d).cloned().flatten());
+                    .and_then(|c| failed.get(&c.dir).cloned());
                 match failed {
                     Some(why) => {
                         let _ = req.reply.send(Err(IbdbError::Dir(why)));
@@ -345,6 +368,50 @@ impl State {
         }
     }
 
+    /// Makes the content of the batch's new transactions durable (see
+    /// the module header), each filesystem or directory once; returns the
+    /// directories that failed, with why.
+    fn sync_content(&self, batch: &[Request]) -> HashMap<PathBuf, String> {
+        // Per directory: whether some file in it is not fsynced yet.
+        let mut dirs: BTreeMap<&Path, bool> = BTreeMap::new();
+        for c in batch.iter().filter_map(|r| r.content.as_ref()) {
+            *dirs.entry(&c.dir).or_default() |= !c.synced;
+        }
+        let mut opened = Vec::with_capacity(dirs.len());
+        let mut failed = HashMap::new();
+        for (dir, unsynced) in dirs {
+            use std::os::unix::fs::MetadataExt;
+            match File::open(dir).and_then(|f| Ok((f.metadata()?.dev(), f))) {
+                Ok((dev, f)) => opened.push((dir, unsynced, dev, f)),
+                Err(e) => {
+                    failed.insert(dir.to_path_buf(), format!("{}: {e}", dir.display()));
+                }
+            }
+        }
+        // syncfs once per filesystem that holds an unsynced file; its
+        // result (None for success) stands for every directory there.
+        let mut synced: HashMap<u64, Option<String>> = HashMap::new();
+        for (_, unsynced, dev, f) in &opened {
+            if *unsynced && !synced.contains_key(dev) {
+                self.stats.content_syncs.fetch_add(1, Ordering::Relaxed);
+                synced.insert(*dev, syncfs(f).err().map(|e| format!("syncfs: {e}")));
+            }
+        }
+        for (dir, _, dev, f) in opened {
+            let why = match synced.get(&dev) {
+                Some(why) => why.clone(),
+                None => {
+                    self.stats.content_syncs.fetch_add(1, Ordering::Relaxed);
+                    f.sync_all().err().map(|e| e.to_string())
+                }
+            };
+            if let Some(why) = why {
+                failed.insert(dir.to_path_buf(), format!("{}: {why}", dir.display()));
+            }
+        }
+        failed
+    }
+
     fn track(&mut self, rec: &Record) {
         match rec {
             Record::TaOpen(ta) => {
@@ -394,6 +461,12 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// syncfs(2) on the filesystem holding `f`.
+fn syncfs(f: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    nix::unistd::syncfs(f.as_raw_fd()).map_err(io::Error::from)
 }
 
 /// Creates IBDB file `seq` with its magic, durable with its directory entry.
