@@ -37,6 +37,10 @@
 # SMX_BENCH_ROUNDS=N (default 1) repeats the smtp-source runs N times,
 # smx and Postfix alternated, and reports every round and the round with
 # the median ratio (this machine's runs vary by about +-12%).
+# SMX_BENCH_CONF adds global options to smx's smx.conf, e.g.
+# SMX_BENCH_CONF="CDB_sync = file;" (each content file fsynced by the SMTP
+# server, as Postfix fsyncs each queue file, instead of one syncfs per
+# group commit).
 # Needs: smtp-source and postfix (package postfix), python3, bc, time. Run as root
 # (Postfix's master needs it); nothing is started on port 25, and nothing
 # may listen on 127.0.0.1:9.
@@ -78,7 +82,10 @@ printf 'cltaddr:127.0.0.1 RELAY\n' > "$sx/access.txt"
 # The in-memory incoming queue (IQDB, default 8192 entries) is sized for
 # both runs, so that it never refuses the load (452) whatever the
 # deferrals cost.
-smx_conf "$smx_port" $(((rounds + 1) * msgs + 1000)) "retry_min_delay = 1h;" > "$sx/smx.conf"
+{
+    smx_conf "$smx_port" $(((rounds + 1) * msgs + 1000)) "retry_min_delay = 1h;"
+    echo "${SMX_BENCH_CONF:-}"
+} > "$sx/smx.conf"
 "$smxd" -f "$sx/smx.conf" </dev/null >/dev/null 2>"$sx/log" &
 smx_pid=$!
 wait_port "$smx_port"
