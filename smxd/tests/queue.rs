@@ -310,6 +310,67 @@ async fn content_made_durable_once_per_filesystem_or_directory() {
     assert_eq!(got, ids);
 }
 
+/// Content directories moved to another disk by symbolic links (README
+/// §3.4 item 2, CDB_base_directory) are synced there too: one syncfs per
+/// filesystem. Half of the 16 directories live on /dev/shm (a tmpfs, a
+/// filesystem of its own; needed when `CI` is set, skipped otherwise).
+#[tokio::test]
+async fn content_on_two_filesystems_gets_a_syncfs_each() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new("syncfs2");
+    let shm = Path::new("/dev/shm");
+    let other_fs =
+        fs::metadata(shm).map(|m| m.dev()).ok() != fs::metadata(dir.path()).map(|m| m.dev()).ok();
+    if !shm.is_dir() || !other_fs {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "/dev/shm is not a filesystem of its own"
+        );
+        eprintln!("skipped: /dev/shm is not a filesystem of its own");
+        return;
+    }
+    let far = TempDir(shm.join(format!("smx-queue-syncfs2-{}", std::process::id())));
+    let base = dir.path().join("cdb");
+    for (i, d) in CDB_DIRS.iter().enumerate() {
+        if i % 2 == 0 {
+            fs::create_dir_all(base.join(d)).unwrap();
+        } else {
+            fs::create_dir_all(far.path().join(d)).unwrap();
+            fs::create_dir_all(&base).unwrap();
+            std::os::unix::fs::symlink(far.path().join(d), base.join(d)).unwrap();
+        }
+    }
+    let ibdb = dir.path().join("ibdb");
+    let rec = recover(&ibdb).unwrap();
+    let conf = IbdbConf {
+        max_commit_delay: Duration::from_secs(30),
+        max_open_tas: CDB_DIRS.len(),
+        size: 64 << 20,
+        lazy_delay: LAZY_DELAY,
+    };
+    let w = Arc::new(IbdbWriter::start(&ibdb, conf, &rec).unwrap());
+    let g = IdGenerator::new(0, 0);
+    let commits: Vec<_> = CDB_DIRS
+        .iter()
+        .map(|d| {
+            let (w, id) = (w.clone(), g.next_id());
+            let content = Content {
+                dir: base.join(d),
+                synced: false,
+            };
+            tokio::spawn(async move {
+                w.append_after_sync(vec![Record::TaOpen(ta(id, 1))], content)
+                    .await
+            })
+        })
+        .collect();
+    for c in commits {
+        c.await.unwrap().unwrap();
+    }
+    assert_eq!(w.fsyncs(), 1, "one batch");
+    assert_eq!(w.stats().content_syncs.load(Ordering::Relaxed), 2);
+}
+
 /// The content directory is fsynced by the IBDB writer before the records
 /// that need it, once per batch; a directory that cannot be fsynced fails
 /// only the requests that need it (a temporary error, not a broken log).
