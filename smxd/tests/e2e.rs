@@ -9,7 +9,8 @@
 //!   real TCP connection never yield a second message;
 //! - after a restart the QMGR recovers the committed transactions, with
 //!   either `CDB_sync`;
-//! - queue ids stay above the largest id in the queue, whatever the clock.
+//! - queue ids stay above the largest id in the queue, whatever the clock;
+//! - content files get the group `CDB_gid` names.
 //!
 //! swaks must be installed (CI installs it); without it the swaks part
 //! fails when `CI` is set and is skipped otherwise.
@@ -280,6 +281,34 @@ fn recovered_after_a_restart(tag: &str, extra: &str) {
             "{id} not in {files:?}"
         );
     }
+}
+
+/// `CDB_gid` (README §2.4.1): each content file the SMTP server writes
+/// belongs to that group. Giving files to a foreign group needs root
+/// (CI runs as root); elsewhere the test is skipped.
+#[test]
+fn content_files_get_the_group_of_cdb_gid() {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        assert!(std::env::var_os("CI").is_none(), "needs root");
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = TestDir::new("e2e-cdb-gid");
+    let smx = Smx::start_with(&dir.0, "localhost lmtp:\n", "", "CDB_gid = 4242;");
+    let rep = send_one(smx.port, "alice@localhost");
+    assert!(rep.starts_with("250"), "{rep}\n{}", smx.log());
+    let id = rep.rsplit(' ').next().unwrap().trim().to_string();
+    let file = queue_files(&smx)
+        .into_iter()
+        .find(|p| p.ends_with(&id))
+        .unwrap_or_else(|| panic!("no content file {id}"));
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().gid(),
+        4242,
+        "{}",
+        file.display()
+    );
 }
 
 /// Sends one message over a fresh connection; returns the final reply.

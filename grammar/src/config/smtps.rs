@@ -128,7 +128,7 @@ section! {
     pub struct SmtpsConf in "smtps" (naming Optional, seed "§3.10") {
         /// SMTP AUTH.
         auth: Option<AuthConf> = opt_sub(AuthConf),
-        /// Numeric group id of the CDB files (the group of the QMGR user).
+        /// Numeric group id given to each content file the SMTP server writes (README §2.4.1: a group the SMTP client reads them with); unset leaves the server's own group. The server must be allowed to chown(2) to it: root, or running with that group (its `group` option); otherwise it refuses to start.
         cdb_gid: Option<u64> = opt("CDB_gid", Kind::count("gid"), None),
         /// 8bitmime, delay_checks, delay_greylisting_error_until_DATA, greylisting, lmtp_does_not_imply_relaying, soft_bounce, strict_ehlo_checks, access.
         flags: Flags = opt("flags", Kind::Flags(SMTPS_FLAGS), None),

@@ -81,6 +81,36 @@ fn find<'a>(loaded: &'a Loaded, name: Option<&str>) -> Option<(usize, &'a SmtpsC
         .map(|(i, s)| (i, &s.conf))
 }
 
+/// `CDB_gid` if this process may give its files to that group: `None`
+/// (after logging why) if it may not, `Some(None)` when it is not set.
+fn cdb_gid(gid: Option<u64>, who: &str) -> Option<Option<u32>> {
+    let Some(gid) = gid else {
+        return Some(None);
+    };
+    let (euid, egid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    let groups: Vec<u32> = nix::unistd::getgroups()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    match u32::try_from(gid) {
+        Ok(gid) if crate::queue::cdb::may_give_to(gid, euid.as_raw(), egid.as_raw(), &groups) => {
+            Some(Some(gid))
+        }
+        _ => {
+            component::log(
+                who,
+                format!(
+                    "CDB_gid {gid}: this SMTP server runs as uid {euid} gid {egid} and may not \
+                     give its content files to that group; make it the server's `group` \
+                     (smtps {{ group = ...; }}) or remove CDB_gid"
+                ),
+            );
+            None
+        }
+    }
+}
+
 /// Reads this server's section again (SIGHUP).
 fn reload(config: &Path, name: Option<&str>) -> Result<SmtpsConf, String> {
     let checked = smx_grammar::check_file(config).map_err(|e| e.to_string())?;
@@ -143,6 +173,9 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
         return component::EX_CONFIG;
     };
     let mut conf = Arc::new(conf.clone());
+    let Some(cdb_gid) = cdb_gid(conf.cdb_gid, &who) else {
+        return component::EX_CONFIG;
+    };
     let mut security = match load_security(&conf, &loaded.conf_dir) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -200,7 +233,9 @@ async fn run(loaded: Loaded, name: Option<&str>, process: u8, who: String) -> i3
     };
     // SMAR is started before the SMTP servers; it may still be loading.
     let smar = SmarLink::connect(&g.smar_socket, &who, SMAR_WAIT).await;
-    let cdb = Cdb::new(loaded.queue_dir.join(&g.cdb_base_directory)).with_sync(g.cdb_sync);
+    let cdb = Cdb::new(loaded.queue_dir.join(&g.cdb_base_directory))
+        .with_sync(g.cdb_sync)
+        .with_gid(cdb_gid);
     let backend = Arc::new(QueueBackend {
         smar,
         access: conf.flags.has("access"),

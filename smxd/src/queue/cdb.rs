@@ -24,7 +24,10 @@
 //! Permissions (§2.4.1): directories 0771 (owner smxs, group smxq, so the
 //! QMGR can remove files), files 0640 (group smxc, so the SMTP client can
 //! read them). Ownership is set by the installer; the modes here are what
-//! this code asks for (the umask may clear more).
+//! this code asks for (the umask may clear more). A content file gets the
+//! group of the process that writes it, or `CDB_gid` (§3.10) when that is
+//! set ([`Cdb::with_gid`]; [`may_give_to`] tells at start whether the
+//! SMTP server may).
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
@@ -49,6 +52,7 @@ pub const CDB_DIRS: [&str; 16] = [
 pub struct Cdb {
     base: PathBuf,
     sync: CdbSync,
+    gid: Option<u32>,
 }
 
 impl Cdb {
@@ -58,7 +62,14 @@ impl Cdb {
         Cdb {
             base: base.into(),
             sync: CdbSync::File,
+            gid: None,
         }
+    }
+
+    /// The same CDB with each new content file given to group `gid`
+    /// (`CDB_gid`); `None` leaves it with the writer's group.
+    pub fn with_gid(self, gid: Option<u32>) -> Cdb {
+        Cdb { gid, ..self }
     }
 
     /// The same CDB with `CDB_sync = sync`. With
@@ -106,9 +117,13 @@ impl Cdb {
     pub async fn store(&self, id: QueueId, content: Vec<u8>) -> io::Result<u64> {
         let dir = self.base.join(id.cdb_dir().to_string());
         let fsync = self.sync == CdbSync::File;
+        let gid = self.gid;
         tokio::task::spawn_blocking(move || {
             use std::io::Write as _;
             let mut file = create_new(&dir, id)?;
+            if let Some(gid) = gid {
+                give_to(&file, gid)?;
+            }
             file.write_all(&content)?;
             if fsync {
                 file.sync_all()?;
@@ -189,6 +204,31 @@ impl Cdb {
     }
 }
 
+/// Gives `file` to group `gid` (`CDB_gid`).
+fn give_to(file: &File, gid: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    nix::unistd::fchown(
+        file.as_raw_fd(),
+        None,
+        Some(nix::unistd::Gid::from_raw(gid)),
+    )
+    .map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("CDB_gid {gid}: chown: {e}"),
+        )
+    })
+}
+
+/// Whether a process with effective ids `euid`/`egid` and supplementary
+/// `groups` may give its files to group `gid` (chown(2): root may, others
+/// only to a group they are in). The SMTP server checks `CDB_gid` with
+/// this at start, so that a wrong one stops it at once (EX_CONFIG) rather
+/// than refuse every message.
+pub fn may_give_to(gid: u32, euid: u32, egid: u32, groups: &[u32]) -> bool {
+    euid == 0 || egid == gid || groups.contains(&gid)
+}
+
 /// Creates `dir/ID` (mode 0640, `O_EXCL`: an id in use is never
 /// overwritten), making `dir` when it is missing.
 fn create_new(dir: &Path, id: QueueId) -> io::Result<File> {
@@ -204,5 +244,22 @@ fn create_new(dir: &Path, id: QueueId) -> io::Result<File> {
             opts.open(&path)
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_give_to;
+
+    #[test]
+    fn who_may_give_content_files_to_a_group() {
+        // root: any group
+        assert!(may_give_to(4242, 0, 0, &[]));
+        // its own group, or one it is in
+        assert!(may_give_to(4242, 1000, 4242, &[]));
+        assert!(may_give_to(4242, 1000, 1000, &[27, 4242]));
+        // any other: no (the SMTP server then refuses to start)
+        assert!(!may_give_to(4242, 1000, 1000, &[27]));
+        assert!(!may_give_to(4242, 65534, 65534, &[]));
     }
 }
