@@ -252,6 +252,58 @@ async fn group_commit_shares_fsyncs() {
     assert_eq!(got, ids.into_iter().collect::<HashSet<_>>());
 }
 
+/// The ids of the open transactions recovery finds in `ibdb`.
+fn recovered_ids(ibdb: &Path) -> HashSet<QueueId> {
+    recover(ibdb)
+        .unwrap()
+        .transactions
+        .iter()
+        .map(|t| t.id)
+        .collect()
+}
+
+/// An IBDB writer in `ibdb` whose batches wait for 16 requests (one per
+/// CDB directory), for up to 30 s.
+fn sixteen_per_batch(ibdb: &Path) -> Arc<IbdbWriter> {
+    let rec = recover(ibdb).unwrap();
+    let conf = IbdbConf {
+        max_commit_delay: Duration::from_secs(30),
+        max_open_tas: CDB_DIRS.len(),
+        size: 64 << 20,
+        lazy_delay: LAZY_DELAY,
+    };
+    Arc::new(IbdbWriter::start(ibdb, conf, &rec).unwrap())
+}
+
+/// Commits a new transaction for each of the 16 `contents` at once, one
+/// batch of [`sixteen_per_batch`]; returns their ids and the content syncs
+/// the batch made.
+async fn one_batch(
+    w: &Arc<IbdbWriter>,
+    g: &IdGenerator,
+    contents: Vec<Content>,
+) -> (Vec<QueueId>, u64) {
+    let (fsyncs, syncs) = (w.fsyncs(), w.stats().content_syncs.load(Ordering::Relaxed));
+    let commits: Vec<_> = contents
+        .into_iter()
+        .map(|content| {
+            let (w, id) = (w.clone(), g.next_id());
+            let commit = tokio::spawn(async move {
+                w.append_after_sync(vec![Record::TaOpen(ta(id, 1))], content)
+                    .await
+            });
+            (id, commit)
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for (id, c) in commits {
+        c.await.unwrap().unwrap();
+        ids.push(id);
+    }
+    assert_eq!(w.fsyncs() - fsyncs, 1, "one batch");
+    (ids, w.stats().content_syncs.load(Ordering::Relaxed) - syncs)
+}
+
 /// A batch makes its content durable once: files not fsynced yet
 /// (`CDB_sync = filesystem`) with one syncfs of their filesystem, however
 /// many directories they are in (and fsynced ones there with them);
@@ -262,51 +314,25 @@ async fn content_made_durable_once_per_filesystem_or_directory() {
     let ibdb = dir.path().join("ibdb");
     let cdb = Cdb::new(dir.path().join("cdb"));
     cdb.create_dirs().unwrap();
-    let rec = recover(&ibdb).unwrap();
-    // Each round's 16 commits make one batch: the writer waits for all 16.
-    let conf = IbdbConf {
-        max_commit_delay: Duration::from_secs(30),
-        max_open_tas: CDB_DIRS.len(),
-        size: 64 << 20,
-        lazy_delay: LAZY_DELAY,
-    };
-    let w = Arc::new(IbdbWriter::start(&ibdb, conf, &rec).unwrap());
+    let w = sixteen_per_batch(&ibdb);
     let g = IdGenerator::new(0, 0);
     let mut ids = HashSet::new();
     // (bit i: the file of the commit to directory i is fsynced, syncs expected)
     for (synced, syncs) in [(0u16, 1), (0xFFFF, 16), (0xFF7F, 1)] {
-        let fsyncs = w.fsyncs();
-        let content_syncs = w.stats().content_syncs.load(Ordering::Relaxed);
-        let commits: Vec<_> = CDB_DIRS
+        let contents = CDB_DIRS
             .iter()
             .enumerate()
-            .map(|(i, d)| {
-                let (w, id) = (w.clone(), g.next_id());
-                ids.insert(id);
-                let content = Content {
-                    dir: cdb.base().join(d),
-                    synced: synced & (1 << i) != 0,
-                };
-                tokio::spawn(async move {
-                    w.append_after_sync(vec![Record::TaOpen(ta(id, 1))], content)
-                        .await
-                })
+            .map(|(i, d)| Content {
+                dir: cdb.base().join(d),
+                synced: synced & (1 << i) != 0,
             })
             .collect();
-        for c in commits {
-            c.await.unwrap().unwrap();
-        }
-        assert_eq!(w.fsyncs() - fsyncs, 1, "one batch");
-        let made = w.stats().content_syncs.load(Ordering::Relaxed) - content_syncs;
+        let (committed, made) = one_batch(&w, &g, contents).await;
         assert_eq!(made, syncs);
+        ids.extend(committed);
     }
     drop(w);
-    let got: HashSet<_> = recover(&ibdb)
-        .unwrap()
-        .transactions
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let got = recovered_ids(&ibdb);
     assert_eq!(got, ids);
 }
 
@@ -331,44 +357,25 @@ async fn content_on_two_filesystems_gets_a_syncfs_each() {
     }
     let far = TempDir(shm.join(format!("smx-queue-syncfs2-{}", std::process::id())));
     let base = dir.path().join("cdb");
+    fs::create_dir_all(&base).unwrap();
     for (i, d) in CDB_DIRS.iter().enumerate() {
         if i % 2 == 0 {
             fs::create_dir_all(base.join(d)).unwrap();
         } else {
             fs::create_dir_all(far.path().join(d)).unwrap();
-            fs::create_dir_all(&base).unwrap();
             std::os::unix::fs::symlink(far.path().join(d), base.join(d)).unwrap();
         }
     }
-    let ibdb = dir.path().join("ibdb");
-    let rec = recover(&ibdb).unwrap();
-    let conf = IbdbConf {
-        max_commit_delay: Duration::from_secs(30),
-        max_open_tas: CDB_DIRS.len(),
-        size: 64 << 20,
-        lazy_delay: LAZY_DELAY,
-    };
-    let w = Arc::new(IbdbWriter::start(&ibdb, conf, &rec).unwrap());
-    let g = IdGenerator::new(0, 0);
-    let commits: Vec<_> = CDB_DIRS
+    let w = sixteen_per_batch(&dir.path().join("ibdb"));
+    let contents = CDB_DIRS
         .iter()
-        .map(|d| {
-            let (w, id) = (w.clone(), g.next_id());
-            let content = Content {
-                dir: base.join(d),
-                synced: false,
-            };
-            tokio::spawn(async move {
-                w.append_after_sync(vec![Record::TaOpen(ta(id, 1))], content)
-                    .await
-            })
+        .map(|d| Content {
+            dir: base.join(d),
+            synced: false,
         })
         .collect();
-    for c in commits {
-        c.await.unwrap().unwrap();
-    }
-    assert_eq!(w.fsyncs(), 1, "one batch");
-    assert_eq!(w.stats().content_syncs.load(Ordering::Relaxed), 2);
+    let (_, made) = one_batch(&w, &IdGenerator::new(0, 0), contents).await;
+    assert_eq!(made, 2);
 }
 
 /// The content directory is fsynced by the IBDB writer before the records
@@ -414,12 +421,7 @@ async fn directory_sync_before_the_record_and_its_failure() {
     let after = g.next_id();
     w.append(vec![Record::TaOpen(ta(after, 1))]).await.unwrap();
     drop(w);
-    let got: HashSet<_> = recover(&ibdb)
-        .unwrap()
-        .transactions
-        .iter()
-        .map(|t| t.id)
-        .collect();
+    let got = recovered_ids(&ibdb);
     assert_eq!(got, [ok, after].into_iter().collect::<HashSet<_>>());
 }
 
