@@ -3,10 +3,10 @@
 //! §3.12.2, §3.9.3, §3.9.4), storage is in the queue. The session's policy
 //! state lives in [`super::smar::Sessions`]; `discard` drops recipients or
 //! the transaction at `deliver` (§3.9.3.1), and a greylisting error held
-//! for DATA (`delay_greylisting_error_until_DATA`) is given there. `deliver` writes the content file (CDB) and
-//! fsyncs it, then asks the QMGR to commit the envelope; the session
-//! answers `250` only after the QMGR says the commit is on disk (README
-//! §7.1, DESIGN.md "Storage").
+//! for DATA (`delay_greylisting_error_until_DATA`) is given there. `deliver` writes the content file (CDB;
+//! with `CDB_sync = file` it also fsyncs it), then asks the QMGR to commit
+//! the envelope; the session answers `250` only after the QMGR says the
+//! content and the envelope are on disk (README §7.1, DESIGN.md "Storage").
 
 use super::smar::SmarLink;
 use crate::ipc::{Client, IpcError};

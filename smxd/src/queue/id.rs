@@ -74,7 +74,8 @@ impl QueueId {
     /// spread evenly over the 16 directories; at any moment the messages
     /// arriving share one, so that a group commit of IBDB, which must make
     /// the names of its messages' content files durable first, fsyncs one
-    /// directory (rarely two) instead of one per message.
+    /// directory (rarely two) instead of one per message (with `CDB_sync =
+    /// file`; with `filesystem` one syncfs covers every directory).
     pub fn cdb_dir(self) -> char {
         let nibble = ((self.micros() >> 16) & 0xF) as u32;
         char::from_digit(nibble, 16).map_or('0', |c| c.to_ascii_uppercase())

@@ -168,7 +168,7 @@ pub enum CommitError {
     /// IBDB could not be written; the QMGR must restart.
     #[error(transparent)]
     Ibdb(IbdbError),
-    /// The content directory could not be fsynced.
+    /// The content could not be made durable (see [`IbdbError::Dir`]).
     #[error("content directory: {0}")]
     Content(String),
 }

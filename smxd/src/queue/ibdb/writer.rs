@@ -108,8 +108,9 @@ pub enum IbdbError {
     /// The writer thread is gone.
     #[error("IBDB writer stopped")]
     Stopped,
-    /// A content directory to make durable first could not be fsynced;
-    /// nothing was written (IBDB itself is fine).
+    /// The content to make durable first could not be (a content
+    /// directory's open or fsync, or the syncfs of its filesystem,
+    /// failed); nothing was written (IBDB itself is fine).
     #[error("content directory: {0}")]
     Dir(String),
 }
