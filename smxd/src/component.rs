@@ -210,9 +210,13 @@ pub fn denied_hint(e: &std::io::Error) -> String {
 }
 
 /// Binds a component's Unix listening socket at `path` (relative to the
-/// queue directory): creates its directory (with `dir_mode` if given),
-/// removes a socket left by a crash, then binds. A "permission denied"
-/// says who this process runs as ([`denied_hint`]).
+/// queue directory): creates its directory if missing (then with
+/// `dir_mode`, whatever the umask; an existing one is left as its owner
+/// made it, e.g. the MCP's setgid directories of
+/// [`crate::mcp::privilege::socket_dirs`]), removes a socket left by a
+/// crash, binds, and makes the socket mode 0660: the directory's owner
+/// and group decide who may connect. A "permission denied" says who this
+/// process runs as ([`denied_hint`]).
 pub fn bind_unix(path: &Path, dir_mode: Option<u32>) -> std::io::Result<tokio::net::UnixListener> {
     bind_unix_inner(path, dir_mode)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{e}{}", denied_hint(&e))))
@@ -224,8 +228,9 @@ fn bind_unix_inner(
 ) -> std::io::Result<tokio::net::UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let created = !dir.exists();
         std::fs::create_dir_all(dir)?;
-        if let Some(mode) = dir_mode {
+        if let Some(mode) = dir_mode.filter(|_| created) {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
         }
     }
@@ -234,7 +239,9 @@ fn bind_unix_inner(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    tokio::net::UnixListener::bind(path)
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
 }
 
 /// The signals every component handles: SIGTERM and SIGINT stop it,

@@ -18,6 +18,7 @@ use common::{free_port, read_data, Smx, TestDir};
 use mail_parser::MimeHeaders;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -677,24 +678,102 @@ fn the_quick_start_configuration_delivers_to_alices_maildir() {
 /// Needs root (as CI runs) and the user `nobody`.
 #[test]
 fn the_quick_start_runs_as_nobody_when_started_as_root() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("SKIPPED: needs root");
+    let Some((var, _dir, _stop)) = quick_start_as(
+        "quickstart-root",
+        &[
+            ("qmgr", "nobody"),
+            ("smar", "nobody"),
+            ("smtps", "nobody"),
+            ("smtpc", "nobody"),
+        ],
+        None,
+    ) else {
         return;
+    };
+    let nobody = user("nobody");
+    let lmtp = std::fs::metadata(var.join("lmtpsock")).unwrap();
+    assert_eq!((lmtp.uid(), lmtp.gid()), (0, nobody.gid.as_raw()));
+}
+
+/// The same with each component under a user of its own, all four in one
+/// group (`group = nogroup`): the MCP makes the socket directories of the
+/// queue it creates as README "Directories, Files, and Permissions" lays
+/// them out (the QMGR's user, the group of the component at the other
+/// end, setgid), the CDB directories are group-writable (0771) whatever
+/// the umask, and IBDB stays the QMGR's alone. Needs root and the users
+/// daemon, bin, nobody and sys of Debian's base system.
+#[test]
+fn the_quick_start_runs_as_four_users_of_one_group_when_started_as_root() {
+    let Some((var, _dir, _stop)) = quick_start_as(
+        "quickstart-users",
+        &[
+            ("qmgr", "daemon"),
+            ("smar", "bin"),
+            ("smtps", "nobody"),
+            ("smtpc", "sys"),
+        ],
+        Some("nogroup"),
+    ) else {
+        return;
+    };
+    let (daemon, nogroup) = (user("daemon").uid.as_raw(), user("nobody").gid.as_raw());
+    let meta = |p: &str| std::fs::metadata(var.join(p)).unwrap();
+    for d in ["qmsmar", "qmsmtps", "qmsmtpc"] {
+        let m = meta(d);
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o7777),
+            (daemon, nogroup, 0o2770),
+            "{d}"
+        );
     }
-    let nobody = nix::unistd::User::from_name("nobody")
+    for d in ["0", "A", "F"] {
+        assert_eq!(meta(d).mode() & 0o7777, 0o771, "{d}");
+    }
+    assert_eq!(
+        (meta("ibdb").uid(), meta("ibdb").mode() & 0o777),
+        (daemon, 0o700)
+    );
+}
+
+fn user(name: &str) -> nix::unistd::User {
+    nix::unistd::User::from_name(name)
         .unwrap()
-        .expect("user nobody");
-    let dir = TestDir::new("quickstart-root");
-    let (port, _stop) = quick_start(&dir.0, |t| {
+        .unwrap_or_else(|| panic!("no user {name}"))
+}
+
+/// Runs the quick start as root with each `(section, user)` (and `group`
+/// for all of them, if given), sends alice a message and checks that it
+/// arrives, that the queue directory belongs to the QMGR's user and that
+/// each component runs as its user; returns the queue directory, and the
+/// test directory and smxd, to keep while the caller looks. Without root:
+/// fails when `CI` is set, else skips (None).
+fn quick_start_as(
+    tag: &str,
+    users: &[(&str, &str)],
+    group: Option<&str>,
+) -> Option<(PathBuf, TestDir, Stop)> {
+    if !nix::unistd::Uid::effective().is_root() {
+        assert!(std::env::var_os("CI").is_none(), "needs root");
+        eprintln!("SKIPPED: needs root");
+        return None;
+    }
+    let dir = TestDir::new(tag);
+    let (port, stop) = quick_start(&dir.0, |t| {
         let mut t = t;
-        for section in ["qmgr {", "smar {", "smtps {", "smtpc {"] {
-            assert!(t.contains(section), "{section} not in etc/smx.conf");
-            t = t.replacen(section, &format!("{section}\n    user = nobody;"), 1);
+        for (section, name) in users {
+            let section = format!("{section} {{");
+            assert!(t.contains(&section), "{section} not in etc/smx.conf");
+            let group = group.map_or(String::new(), |g| format!(" group = {g};"));
+            t = t.replacen(
+                &section,
+                &format!("{section}\n    user = {name};{group}"),
+                1,
+            );
         }
         t
     });
     let var = dir.0.join("var");
-    let (ok, out) = swaks(port, "someone@example.org", "alice@localhost", "as nobody");
+    let (ok, out) = swaks(port, "someone@example.org", "alice@localhost", "as users");
     let log = || std::fs::read_to_string(dir.0.join("log")).unwrap_or_default();
     assert!(ok, "{out}\n{}", log());
     let alice = var.join("mail/alice/Maildir");
@@ -703,27 +782,32 @@ fn the_quick_start_runs_as_nobody_when_started_as_root() {
         assert!(Instant::now() < deadline, "nothing for alice:\n{}", log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(maildir(&alice)[0].contains("as nobody"));
-    use std::os::unix::fs::MetadataExt;
-    let owner = |p: &Path| std::fs::metadata(p).unwrap().uid();
-    assert_eq!(owner(&var), nobody.uid.as_raw());
-    assert_eq!(owner(&var.join("ibdb")), nobody.uid.as_raw());
-    let lmtp = std::fs::metadata(var.join("lmtpsock")).unwrap();
-    assert_eq!((lmtp.uid(), lmtp.gid()), (0, nobody.gid.as_raw()));
+    assert!(maildir(&alice)[0].contains("as users"));
+    let qmgr = users
+        .iter()
+        .find(|(s, _)| *s == "qmgr")
+        .map(|(_, u)| user(u));
+    let qmgr = qmgr.expect("a qmgr user");
+    assert_eq!(std::fs::metadata(&var).unwrap().uid(), qmgr.uid.as_raw());
     let log = log();
-    assert!(log.contains("created for the qmgr's user nobody"), "{log}");
-    for c in ["qmgr", "smar", "smtps", "smtpc"] {
+    assert!(
+        log.contains(&format!("created for the qmgr's user {}", qmgr.name)),
+        "{log}"
+    );
+    for (c, name) in users {
         let pid = log
             .lines()
             .find_map(|l| l.strip_prefix(&format!("mcp: started {c} pid=")))
             .unwrap_or_else(|| panic!("{c} not started:\n{log}"));
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        let want = user(name).uid.to_string();
         assert!(
-            uid.split_whitespace().nth(1) == Some(&nobody.uid.to_string()),
+            uid.split_whitespace().nth(1) == Some(want.as_str()),
             "{c}: {uid}"
         );
     }
+    Some((var, dir, stop))
 }
 
 /// Stops smxd (SIGTERM: the MCP stops its components) however the test ends.

@@ -76,6 +76,12 @@ pub fn main(config: &Path) -> i32 {
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
     let qdir = conf_dir.join(&conf.global.queue_directory);
+    // (socket, section keyword of the component at its other end)
+    let sockets = [
+        (conf.global.smar_socket.clone(), "smar"),
+        (conf.global.smtps_socket.clone(), "smtps"),
+        (conf.global.smtpc_socket.clone(), "smtpc"),
+    ];
     let fresh = !qdir.exists();
     if let Err(e) = std::fs::create_dir_all(&qdir).and_then(|()| std::env::set_current_dir(&qdir)) {
         log(format!("queue directory {}: {e}", qdir.display()));
@@ -174,6 +180,21 @@ pub fn main(config: &Path) -> i32 {
         if let Some(q) = prepared.iter().find(|p| p.comp.name == "qmgr") {
             if let Some(line) = privilege::queue_owner(&qdir, fresh, q.run_as) {
                 log(line);
+            }
+            if fresh {
+                let gid_of = |section: &str| {
+                    prepared
+                        .iter()
+                        .find(|p| p.comp.section == section)
+                        .and_then(|p| p.run_as.gid)
+                };
+                let dirs: Vec<_> = sockets
+                    .iter()
+                    .map(|(s, section)| (s.as_str(), gid_of(section)))
+                    .collect();
+                for line in privilege::socket_dirs(&dirs, q.run_as) {
+                    log(line);
+                }
             }
         }
     }

@@ -13,6 +13,9 @@
 //! The queue directory belongs to the QMGR's user ([`queue_owner`], after
 //! README "Directories, Files, and Permissions"): one the MCP creates is
 //! given to it; an existing one it cannot write is reported with the fix.
+//! In a queue it creates, the MCP also makes the socket directories
+//! ([`socket_dirs`]) as that section lays them out, so that components
+//! running as different users of one group reach each other.
 
 use nix::unistd::{Gid, Group, Uid, User};
 
@@ -83,6 +86,41 @@ pub fn resolve(
         },
         note,
     ))
+}
+
+/// The socket directories of a queue the MCP has just created, as README
+/// "Directories, Files, and Permissions" lays them out: each belongs to
+/// the QMGR's user and to the group of the component at its other end
+/// (`sockets`: each socket with that group; SMAR's for `SMAR_socket`, the
+/// SMTP server's for `SMTPS_socket`, the SMTP client's for
+/// `SMTPC_socket`; `None` for the QMGR's group), mode 02770: setgid, so a
+/// socket made in it gets that group. Sockets are made mode 0660
+/// ([`crate::component::bind_unix`]), so the owner of a socket and the
+/// members of its directory's group may connect. Returns the lines to log
+/// (failures).
+pub fn socket_dirs(sockets: &[(&str, Option<Gid>)], qmgr: RunAs) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(uid) = qmgr.uid else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    for (socket, gid) in sockets {
+        let Some(dir) = std::path::Path::new(socket)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        else {
+            continue;
+        };
+        let made = std::fs::create_dir_all(dir)
+            .and_then(|()| {
+                nix::unistd::chown(dir, Some(uid), gid.or(qmgr.gid)).map_err(std::io::Error::from)
+            })
+            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2770)));
+        if let Err(e) = made {
+            lines.push(format!("socket directory {}: {e}", dir.display()));
+        }
+    }
+    lines
 }
 
 /// The queue directory and the QMGR's user (README "Directories, Files,

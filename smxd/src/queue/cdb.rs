@@ -96,13 +96,22 @@ impl Cdb {
             .join(id.to_string())
     }
 
-    /// Makes the 16 subdirectories (and the base) if they are missing.
+    /// Makes the 16 subdirectories (and the base) if they are missing,
+    /// mode [`CDB_DIR_MODE`] whatever the umask (the group writes there:
+    /// an SMTP server running as another user of the QMGR's group).
+    /// Existing ones are left as they are.
     pub fn create_dirs(&self) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
         for d in CDB_DIRS {
+            let dir = self.base.join(d);
+            if dir.exists() {
+                continue;
+            }
             DirBuilder::new()
                 .recursive(true)
                 .mode(CDB_DIR_MODE)
-                .create(self.base.join(d))?;
+                .create(&dir)?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(CDB_DIR_MODE))?;
         }
         Ok(())
     }
