@@ -73,8 +73,9 @@ impl Cdb {
     }
 
     /// The same CDB with `CDB_sync = sync`. With
-    /// [`CdbSync::Filesystem`], [`Cdb::store`] leaves the file to the IBDB
-    /// writer's syncfs, which must then run with the same setting.
+    /// [`CdbSync::Filesystem`], [`Cdb::store`] leaves the file to the
+    /// syncfs of the IBDB writer at the commit, whose request must say so
+    /// (`synced` false; [`crate::queue::Queue::commit_content`]).
     pub fn with_sync(self, sync: CdbSync) -> Cdb {
         Cdb { sync, ..self }
     }
