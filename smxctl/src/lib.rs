@@ -13,7 +13,7 @@
 //! Both commands write to caller-supplied writers so the tests can run them
 //! in memory; `main.rs` owns argument parsing and exit codes. The queue
 //! commands (status, stats, queue list/show/flush/…, reload, stop) talk to
-//! the QMGR control socket: [`remote`] runs them, [`format`] prints them.
+//! the QMGR control socket: [`remote`] runs them, [`mod@format`] prints them.
 //!
 //! Decisions recorded here:
 //! - `check` writes its findings to standard output in every format: they

@@ -52,7 +52,7 @@ fn check_sasl_and_log(line: &[u8]) {
 /// parameter parsers in four session contexts. An accepted path must print
 /// as a path that parses back to itself; an error reply must be a
 /// well-formed 4xx/5xx reply. Each line also goes through the SASL
-/// decoders and the log-line sanitizers ([`check_sasl_and_log`]).
+/// decoders and the log-line sanitizers (`check_sasl_and_log`).
 pub fn smtp_command(bytes: &[u8]) {
     for line in bytes.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -105,7 +105,7 @@ section! {
         restart_dependencies: Vec<String> = opt("restart_dependencies", Kind::NameList, None),
         /// Program to execute; unset means smxd itself for the known components.
         path: Option<String> = opt("path", Kind::Text, None),
-        /// argv of the program, starting with its name; unset means "<section> -f <config file>" for the known components.
+        /// argv of the program, starting with its name; unset means `<section> -f <config file>` for the known components.
         arguments: Option<String> = opt("arguments", Kind::Text, None),
         /// Option used to pass a unique numeric id to each process, inserted as the first argument.
         pass_id: Option<String> = opt("pass_id", Kind::Text, None),

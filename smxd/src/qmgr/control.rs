@@ -272,7 +272,7 @@ impl QmgrControl {
 
 impl ControlBackend for QmgrControl {
     /// In queue-id order (ids are fixed-width hex, so that is also the
-    /// order of their text); a snapshot at most [`LIST_REUSE`] old.
+    /// order of their text); a snapshot at most `LIST_REUSE` old.
     fn list(&self) -> Arc<Vec<QueueEntry>> {
         let mut cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((at, v)) = cached.as_ref() {

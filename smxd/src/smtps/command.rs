@@ -34,7 +34,7 @@ pub enum Command {
     Rcpt(String),
     /// DATA.
     Data,
-    /// BDAT size [LAST] (RFC 3030).
+    /// BDAT size \[LAST\] (RFC 3030).
     Bdat {
         /// Octets of the chunk.
         size: u64,
@@ -43,13 +43,13 @@ pub enum Command {
     },
     /// RSET.
     Rset,
-    /// NOOP [string].
+    /// NOOP \[string\].
     Noop,
     /// QUIT.
     Quit,
     /// VRFY string.
     Vrfy,
-    /// HELP [string].
+    /// HELP \[string\].
     Help,
     /// STARTTLS (RFC 3207).
     StartTls,

@@ -161,7 +161,7 @@ pub struct IbdbWriter {
 
 impl IbdbWriter {
     /// Starts the writer in `dir` after `recovered` (from
-    /// [`super::recover`] on the same directory). It writes to a new file,
+    /// [`super::recover()`] on the same directory). It writes to a new file,
     /// never to one recovery read.
     pub fn start(dir: &Path, conf: IbdbConf, recovered: &Recovered) -> io::Result<IbdbWriter> {
         let mut files: BTreeMap<u64, usize> = recovered.files.iter().map(|f| (f.seq, 0)).collect();
