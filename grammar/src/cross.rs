@@ -283,6 +283,64 @@ struct McpSection<'a> {
     mcp: &'a McpConf,
 }
 
+/// qmgr, smar, smtps and smtpc under different users reach each other's
+/// sockets and files only through one group they all run with: the MCP
+/// gives a component its `group` alone, no supplementary groups, so the
+/// README's layout of one group per component (smxs, smxq, ...) cannot
+/// work (smxd(8), Ownership).
+fn shared_group(all: &[McpSection<'_>], ctx: &mut Ctx) {
+    let users: Vec<&McpSection<'_>> = all
+        .iter()
+        .filter(|s| {
+            let kw = s.title.split(' ').next().unwrap_or_default();
+            ["qmgr", "smar", "smtps", "smtpc"].contains(&kw) && s.mcp.user.is_some()
+        })
+        .collect();
+    let names: std::collections::BTreeSet<&str> =
+        users.iter().filter_map(|s| s.mcp.user.as_deref()).collect();
+    let Some(first) = users.first() else {
+        return;
+    };
+    let odd = users
+        .iter()
+        .find(|s| s.mcp.group.is_none() || s.mcp.group != first.mcp.group);
+    let (Some(odd), true) = (odd, names.len() > 1) else {
+        return;
+    };
+    let at = pick(
+        ctx,
+        &[
+            &format!("{}.group", odd.path),
+            &format!("{}.user", odd.path),
+            &odd.path,
+        ],
+    );
+    let shown: Vec<String> = users
+        .iter()
+        .map(|s| {
+            let user = s.mcp.user.as_deref().unwrap_or_default();
+            match &s.mcp.group {
+                Some(g) => format!("{} as {user}:{g}", s.title),
+                None => format!("{} as {user}", s.title),
+            }
+        })
+        .collect();
+    ctx.push(
+        Diagnostic::warning(
+            codes::NO_SHARED_GROUP,
+            at,
+            format!(
+                "components run as different users without one `group` ({}): they may not reach each other's sockets and files",
+                shown.join(", ")
+            ),
+        )
+        .with_hint(
+            "give qmgr, smar, smtps and smtpc the same `group` (e.g. `group = smx;` in each); \
+             the MCP keeps no supplementary groups (smxd(8), Ownership)",
+        ),
+    );
+}
+
 fn mcp_sections(conf: &Config, ctx: &mut Ctx) {
     let g = &conf.global;
     let mut all: Vec<McpSection<'_>> = vec![
@@ -324,6 +382,7 @@ fn mcp_sections(conf: &Config, ctx: &mut Ctx) {
             mcp: &s.conf.mcp,
         });
     }
+    shared_group(&all, ctx);
     let mut known: HashSet<String> = COMPONENTS.iter().map(|c| c.to_string()).collect();
     for s in &all {
         known.insert(s.title.to_ascii_lowercase());

@@ -171,6 +171,9 @@ pub mod codes {
     /// An option written in the place an older layout used (the seed's
     /// `qmgr { max_errors_per_DSN }`): accepted and moved.
     pub const LEGACY_PLACE: &str = "W008";
+    /// qmgr, smar, smtps and smtpc run as different users that do not
+    /// share one `group`.
+    pub const NO_SHARED_GROUP: &str = "W009";
 
     /// Every code with a one-line description, for `smxctl(8)`.
     pub const ALL: &[(&str, &str)] = &[
@@ -244,6 +247,10 @@ pub mod codes {
         ),
         (SUSPICIOUS_VALUE, "value is almost certainly a mistake"),
         (LEGACY_PLACE, "option in an older place; accepted"),
+        (
+            NO_SHARED_GROUP,
+            "components run as different users without one group",
+        ),
     ];
 }
 

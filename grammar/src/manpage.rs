@@ -644,7 +644,7 @@ hostname = "mail.example.org";
 queue_directory = /var/spool/smx;
 
 qmgr {
-  user = smxq;
+  user = smxq; group = smx;
   restart_dependencies = { smtps, smtpc, smar };
   queue_return_timeout = 5d;
   retry_min_delay = 5m;
@@ -653,7 +653,7 @@ qmgr {
 }
 
 smar {
-  user = smxm;
+  user = smxm; group = smx;
   nameserver = { 127.0.0.1 };
   DNS_timeout = 6s;
   map lusers { type = hash; file = "lusers.db"; }
@@ -665,7 +665,7 @@ smar {
 smtps MTA {
   listen_socket { type = inet; port = 25; }
   pass_fd_socket = smtps/mtafd;
-  user = smxs;
+  user = smxs; group = smx;
   flags = { 8bitmime, access };
   max_message_size = 20MB;
   IO_timeout = 5m 30s;
@@ -674,11 +674,11 @@ smtps MTA {
 smtps MSA {
   listen_socket { type = inet; port = 587; }
   pass_fd_socket = smtps/msafd;
-  user = smxs;
+  user = smxs; group = smx;
   tls { cert_file = "tls/mail.crt"; key_file = "tls/mail.key"; }
 }
 
-smtpc { user = smxc; IO_timeout = 6m; }
+smtpc { user = smxc; group = smx; IO_timeout = 6m; }
 
 lmtpl { user = smxl; maildir = "/var/mail/${user}/Maildir"; }
 "#;
@@ -688,7 +688,8 @@ fn examples(p: &mut Page) {
     p.text(
         "A gateway with an MTA on port 25 and a submission server on port 587, \
          local users from a hash map, one DNS blacklist and local delivery into \
-         Maildir:",
+         Maildir; each component runs as a user of its own, all in the group smx \
+         (see Ownership in smxd(8)):",
     );
     p.line(".PP");
     p.line(".RS 4");

@@ -747,7 +747,39 @@ const CASES: &[Case] = &[
         (1, 8),
         &["`max_errors_per_DSN`", "DSN_handling"],
     ),
+    case(
+        "components as different users, no group",
+        "qmgr { user = smxq; } smtps { user = smxs; }",
+        "W009",
+        (1, 8),
+        &["qmgr as smxq, smtps as smxs", "without one `group`"],
+    ),
+    case(
+        "components as different users, different groups",
+        "qmgr { user = smxq; group = smx; } smtps { user = smxs; group = smxs; }",
+        "W009",
+        (1, 57),
+        &["smtps as smxs:smxs", "reach each other"],
+    ),
 ];
+
+/// Different users in one group, or one user: no W009.
+#[test]
+fn components_sharing_a_group_or_a_user_are_clean() {
+    for text in [
+        "qmgr { user = smxq; group = smx; } smar { user = smxm; group = smx; } \
+         smtps { user = smxs; group = smx; } smtpc { user = smxc; group = smx; }",
+        "qmgr { user = smx; } smar { user = smx; } smtps { user = smx; } smtpc { user = smx; }",
+        "qmgr { user = smxq; group = smx; } lmtpl { user = smxl; }",
+    ] {
+        let checked = check_str("t.conf", text);
+        assert!(
+            checked.diagnostics.is_empty(),
+            "{text}: {:?}",
+            checked.diagnostics
+        );
+    }
+}
 
 #[test]
 fn invalid_inputs_are_reported_at_the_right_place() {
