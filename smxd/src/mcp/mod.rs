@@ -181,20 +181,21 @@ pub fn main(config: &Path) -> i32 {
             if let Some(line) = privilege::queue_owner(&qdir, fresh, q.run_as) {
                 log(line);
             }
-            if fresh {
-                let gid_of = |section: &str| {
-                    prepared
-                        .iter()
-                        .find(|p| p.comp.section == section)
-                        .and_then(|p| p.run_as.gid)
-                };
-                let dirs: Vec<_> = sockets
+            let run_as = |section: &str| {
+                prepared
                     .iter()
-                    .map(|(s, section)| (s.as_str(), gid_of(section)))
-                    .collect();
-                for line in privilege::socket_dirs(&dirs, q.run_as) {
-                    log(line);
-                }
+                    .find(|p| p.comp.section == section)
+                    .map(|p| p.run_as)
+                    .unwrap_or_default()
+            };
+            let paths: Vec<_> = sockets.iter().map(|(s, _)| qdir.join(s)).collect();
+            let dirs: Vec<_> = paths
+                .iter()
+                .zip(&sockets)
+                .map(|(p, (_, section))| (p.as_path(), run_as(section)))
+                .collect();
+            for line in privilege::socket_dirs(&dirs, q.run_as, fresh) {
+                log(line);
             }
         }
     }

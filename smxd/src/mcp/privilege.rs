@@ -88,39 +88,91 @@ pub fn resolve(
     ))
 }
 
-/// The socket directories of a queue the MCP has just created, as README
-/// "Directories, Files, and Permissions" lays them out: each belongs to
-/// the QMGR's user and to the group of the component at its other end
-/// (`sockets`: each socket with that group; SMAR's for `SMAR_socket`, the
-/// SMTP server's for `SMTPS_socket`, the SMTP client's for
-/// `SMTPC_socket`; `None` for the QMGR's group), mode 02770: setgid, so a
-/// socket made in it gets that group. Sockets are made mode 0660
-/// ([`crate::component::bind_unix`]), so the owner of a socket and the
-/// members of its directory's group may connect. Returns the lines to log
-/// (failures).
-pub fn socket_dirs(sockets: &[(&str, Option<Gid>)], qmgr: RunAs) -> Vec<String> {
-    use std::os::unix::fs::PermissionsExt;
+/// The socket directories of the queue, as README "Directories, Files,
+/// and Permissions" lays them out: each belongs to the QMGR's user and to
+/// the group of the component at its other end (`sockets`: each socket
+/// with that component's ids; SMAR's for `SMAR_socket`, the SMTP
+/// server's for `SMTPS_socket`, the SMTP client's for `SMTPC_socket`),
+/// mode 02770: setgid, so a socket made in it gets that group. Sockets
+/// are made mode 0660 ([`crate::component::bind_unix`]), so the owner of
+/// a socket and the members of its directory's group may connect.
+///
+/// In a queue the MCP has just created (`fresh`) it makes them so. In an
+/// existing one it changes nothing, but says, with the fix, each one
+/// that the QMGR or the component at the other end may not use. Returns
+/// the lines to log.
+pub fn socket_dirs(sockets: &[(&std::path::Path, RunAs)], qmgr: RunAs, fresh: bool) -> Vec<String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let Some(uid) = qmgr.uid else {
         return Vec::new();
     };
     let mut lines = Vec::new();
-    for (socket, gid) in sockets {
-        let Some(dir) = std::path::Path::new(socket)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        else {
+    for (socket, peer) in sockets {
+        let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) else {
             continue;
         };
-        let made = std::fs::create_dir_all(dir)
-            .and_then(|()| {
-                nix::unistd::chown(dir, Some(uid), gid.or(qmgr.gid)).map_err(std::io::Error::from)
-            })
-            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2770)));
-        if let Err(e) = made {
-            lines.push(format!("socket directory {}: {e}", dir.display()));
+        let group = peer.gid.or(qmgr.gid);
+        if fresh {
+            let made = std::fs::create_dir_all(dir)
+                .and_then(|()| {
+                    nix::unistd::chown(dir, Some(uid), group).map_err(std::io::Error::from)
+                })
+                .and_then(|()| {
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2770))
+                });
+            if let Err(e) = made {
+                lines.push(format!("socket directory {}: {e}", dir.display()));
+            }
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
+        let shut_out = [qmgr, *peer]
+            .into_iter()
+            .filter_map(|r| Some((r.uid?, r.gid)))
+            .find(|(u, g)| !may_write(&meta, *u, *g));
+        if let Some((u, _)) = shut_out {
+            let group = group.map_or_else(String::new, |g| format!(":{}", group_name(g)));
+            lines.push(format!(
+                "socket directory {}: user {} may not use it (owner uid {}, gid {}, mode {:o}); \
+                 the layout of FILES in smxd(8) is: chown {}{group} {} && chmod 2770 {}",
+                dir.display(),
+                crate::component::user_name(u),
+                meta.uid(),
+                meta.gid(),
+                meta.mode() & 0o7777,
+                crate::component::user_name(uid),
+                dir.display(),
+                dir.display()
+            ));
         }
     }
     lines
+}
+
+/// Whether `uid` (in group `gid`) may create entries in the directory
+/// `meta` describes (write and search permission; root always may).
+fn may_write(meta: &std::fs::Metadata, uid: Uid, gid: Option<Gid>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode();
+    if uid.is_root() {
+        true
+    } else if meta.uid() == uid.as_raw() {
+        mode & 0o300 == 0o300
+    } else if Some(meta.gid()) == gid.map(Gid::as_raw) {
+        mode & 0o030 == 0o030
+    } else {
+        mode & 0o003 == 0o003
+    }
+}
+
+/// The name of group `gid`, or the number.
+fn group_name(gid: Gid) -> String {
+    match Group::from_gid(gid) {
+        Ok(Some(g)) => g.name,
+        _ => gid.to_string(),
+    }
 }
 
 /// The queue directory and the QMGR's user (README "Directories, Files,
@@ -144,16 +196,8 @@ pub fn queue_owner(dir: &std::path::Path, fresh: bool, qmgr: RunAs) -> Option<St
         });
     }
     let meta = std::fs::metadata(dir).ok()?;
-    let gid = qmgr.gid.map(Gid::as_raw);
     let mode = meta.mode();
-    let writable = if meta.uid() == uid.as_raw() {
-        mode & 0o300 == 0o300
-    } else if Some(meta.gid()) == gid {
-        mode & 0o030 == 0o030
-    } else {
-        mode & 0o003 == 0o003
-    };
-    (!writable).then(|| {
+    (!may_write(&meta, uid, qmgr.gid)).then(|| {
         format!(
             "queue directory {}: the qmgr runs as {name} and may not create its files \
              there (owner uid {}, mode {:o}); give it to that user (chown {name} {}), \
@@ -203,6 +247,49 @@ mod tests {
         assert_eq!(queue_owner(&dir, false, stranger), None);
         assert_eq!(queue_owner(&dir, false, RunAs::default()), None);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_existing_socket_directory_a_component_cannot_use_is_reported_with_the_fix() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let base = std::env::temp_dir().join(format!("smx-sockdirs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let dir = base.join("qmsmtps");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let meta = std::fs::metadata(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let socket = dir.join("smtpssock");
+        let socket = socket.as_path();
+        // The QMGR owns it; an SMTP server of another user and group may
+        // not use it, one of the directory's group may.
+        let qmgr = RunAs {
+            uid: Some(Uid::effective()),
+            gid: Some(Gid::from_raw(meta.gid())),
+        };
+        let stranger = |gid| RunAs {
+            uid: Some(Uid::from_raw(Uid::effective().as_raw().wrapping_add(4242))),
+            gid: Some(Gid::from_raw(gid)),
+        };
+        let other_group = meta.gid().wrapping_add(4242);
+        let lines = socket_dirs(&[(socket, stranger(other_group))], qmgr, false);
+        assert!(
+            lines.len() == 1
+                && lines[0].contains("may not use it")
+                && lines[0].contains("chmod 2770"),
+            "{lines:?}"
+        );
+        assert_eq!(
+            socket_dirs(&[(socket, stranger(meta.gid()))], qmgr, false),
+            Vec::<String>::new()
+        );
+        // Nothing is changed in an existing queue.
+        let after = std::fs::metadata(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (after.uid(), after.gid(), after.mode()),
+            (meta.uid(), meta.gid(), meta.mode())
+        );
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]
