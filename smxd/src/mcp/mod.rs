@@ -78,9 +78,9 @@ pub fn main(config: &Path) -> i32 {
     let qdir = conf_dir.join(&conf.global.queue_directory);
     // (socket, section keyword of the component at its other end)
     let sockets = [
-        (conf.global.smar_socket.clone(), "smar"),
-        (conf.global.smtps_socket.clone(), "smtps"),
-        (conf.global.smtpc_socket.clone(), "smtpc"),
+        (qdir.join(&conf.global.smar_socket), "smar"),
+        (qdir.join(&conf.global.smtps_socket), "smtps"),
+        (qdir.join(&conf.global.smtpc_socket), "smtpc"),
     ];
     let fresh = !qdir.exists();
     if let Err(e) = std::fs::create_dir_all(&qdir).and_then(|()| std::env::set_current_dir(&qdir)) {
@@ -188,11 +188,9 @@ pub fn main(config: &Path) -> i32 {
                     .map(|p| p.run_as)
                     .unwrap_or_default()
             };
-            let paths: Vec<_> = sockets.iter().map(|(s, _)| qdir.join(s)).collect();
-            let dirs: Vec<_> = paths
+            let dirs: Vec<_> = sockets
                 .iter()
-                .zip(&sockets)
-                .map(|(p, (_, section))| (p.as_path(), run_as(section)))
+                .map(|(path, section)| (path.as_path(), run_as(section)))
                 .collect();
             for line in privilege::socket_dirs(&dirs, q.run_as, fresh) {
                 log(line);

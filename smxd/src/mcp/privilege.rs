@@ -15,7 +15,8 @@
 //! given to it; an existing one it cannot write is reported with the fix.
 //! In a queue it creates, the MCP also makes the socket directories
 //! ([`socket_dirs`]) as that section lays them out, so that components
-//! running as different users of one group reach each other.
+//! running as different users of one group reach each other; in an
+//! existing one it reports those a component may not use, with the fix.
 
 use nix::unistd::{Gid, Group, Uid, User};
 
